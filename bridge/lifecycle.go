@@ -1,0 +1,187 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"dockerbridge/dockercli"
+)
+
+// Ensure makes the container run and reports whether it had to start it.
+// Under the per-project lock it inspects once, then starts a stopped
+// container or runs a new one. A name conflict means another host process
+// (or a caller with another state directory) won the race: the container is
+// reused, never an error. No fixed sleep follows: docker run -d returns once
+// the process runs, and exec works from then on.
+func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
+	name := b.Name()
+	unlock, err := b.state.Lock(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	out, err := b.docker.Inspect(ctx, "{{.State.Running}}", name)
+	switch {
+	case err == nil && strings.TrimSpace(out) == "true":
+		return false, nil
+	case err == nil:
+		if err := b.docker.Start(ctx, name); err != nil {
+			return false, fmt.Errorf("start %s: %w", name, err)
+		}
+	case errors.Is(err, dockercli.ErrNoSuchContainer):
+		if err := b.create(ctx); err != nil {
+			return false, err
+		}
+	default:
+		return false, err
+	}
+	// The original makes the temp directory the same way, so TMPDIR works
+	// before the first command.
+	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+		Container: name, Command: []string{"mkdir", "-p", Workspace + "/.tmp"},
+	})...)
+	return true, nil
+}
+
+func (b *Bridge) create(ctx context.Context) error {
+	name := b.Name()
+	spec, err := b.RunSpec(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = b.docker.Run(ctx, spec)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dockercli.ErrNameConflict):
+		// Starting a running container is a no-op, so this covers both a
+		// racing creator that has started it and one that has not yet.
+		if err := b.docker.Start(ctx, name); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		return nil
+	case errors.Is(err, dockercli.ErrNoSuchImage):
+		return fmt.Errorf("image %s not found: build or pull it first (%w)", b.cfg.Image, err)
+	case errors.Is(err, dockercli.ErrDaemon):
+		return err
+	default:
+		// A run that created the container but could not start it would
+		// otherwise stick: the next ensure would only retry the start.
+		_ = b.docker.Remove(context.WithoutCancel(ctx), name)
+		return fmt.Errorf("run %s: %w", name, err)
+	}
+}
+
+// Status is the original's status dict.
+type Status struct {
+	Running      bool   `json:"running"`
+	ContainerID  string `json:"container_id,omitempty"`
+	StartedAt    string `json:"started_at,omitempty"`
+	User         string `json:"user,omitempty"`
+	Image        string `json:"image,omitempty"`
+	LastActivity string `json:"last_activity,omitempty"`
+	// Exists is new: a stopped container is "running: false" but still there.
+	Exists bool   `json:"exists"`
+	Name   string `json:"name"`
+}
+
+type inspectInfo struct {
+	ID    string `json:"Id"`
+	State struct {
+		Running   bool
+		StartedAt string
+	}
+	Config struct {
+		User  string
+		Image string
+	}
+}
+
+// Status inspects the container once.
+func (b *Bridge) Status(ctx context.Context) (Status, error) {
+	name := b.Name()
+	st := Status{Name: name}
+	out, err := b.docker.Inspect(ctx, "", name)
+	if errors.Is(err, dockercli.ErrNoSuchContainer) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	var infos []inspectInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) == 0 {
+		return st, fmt.Errorf("inspect %s: unreadable output", name)
+	}
+	info := infos[0]
+	st.Exists = true
+	if !info.State.Running {
+		return st, nil
+	}
+	st.Running = true
+	st.ContainerID = info.ID[:min(12, len(info.ID))]
+	st.StartedAt = info.State.StartedAt
+	st.User = info.Config.User
+	st.Image = info.Config.Image
+	last, ok := b.state.LastActivity(name)
+	if started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil && (!ok || started.After(last)) {
+		last, ok = started, true
+	}
+	if ok {
+		st.LastActivity = last.Local().Format("2006-01-02T15:04:05.000000")
+	}
+	return st, nil
+}
+
+// Stop stops the container. It reports false when there was none.
+func (b *Bridge) Stop(ctx context.Context) (bool, error) {
+	return found(b.docker.Stop(ctx, -1, b.Name()))
+}
+
+// Remove stops and removes the container. It reports false when there was
+// none.
+func (b *Bridge) Remove(ctx context.Context) (bool, error) {
+	return found(b.docker.Remove(ctx, b.Name()))
+}
+
+func found(err error) (bool, error) {
+	if errors.Is(err, dockercli.ErrNoSuchContainer) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Container is one row of the original's list_project_containers.
+type Container struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Created string `json:"created"`
+	Project string `json:"project"`
+}
+
+// List returns every container carrying the project label, running or not.
+func List(ctx context.Context, docker *dockercli.Client) ([]Container, error) {
+	out, err := docker.Ps(ctx, true, `{{.Names}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Label "`+ProjectLabel+`"}}`, ProjectLabel)
+	if err != nil {
+		return nil, err
+	}
+	list := []Container{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 2 || f[0] == "" {
+			continue
+		}
+		c := Container{Name: f[0], Status: f[1], Created: "unknown"}
+		if len(f) > 2 {
+			c.Created = f[2]
+		}
+		if len(f) > 3 {
+			c.Project = f[3]
+		}
+		list = append(list, c)
+	}
+	return list, nil
+}

@@ -1,0 +1,99 @@
+package dockercli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Errors a caller branches on. Classify maps docker's texts onto them.
+var (
+	ErrNoSuchContainer = errors.New("no such container")
+	ErrNotRunning      = errors.New("container is not running")
+	ErrNameConflict    = errors.New("container name already in use")
+	ErrNoSuchImage     = errors.New("no such image")
+	ErrDaemon          = errors.New("docker daemon unreachable")
+	ErrRuntime         = errors.New("container runtime failed")
+)
+
+// Classify recognises docker's own error texts, across engine versions and
+// podman. It returns nil when the text is not one of them.
+func Classify(stderr string) error {
+	s := strings.ToLower(stderr)
+	switch {
+	case strings.Contains(s, "cannot connect to the docker daemon"),
+		strings.Contains(s, "error during connect"),
+		strings.Contains(s, "is the docker daemon running"),
+		strings.Contains(s, "cannot connect to podman"):
+		return ErrDaemon
+	case strings.Contains(s, "is already in use by container"),
+		strings.Contains(s, "the container name") && strings.Contains(s, "is already in use"):
+		return ErrNameConflict
+	case strings.Contains(s, "no such container"),
+		strings.Contains(s, "no container with name or id"):
+		return ErrNoSuchContainer
+	// Before engine 25: "Container <id> is not running"; since: "container
+	// <id> is not running". Podman: "can only create exec sessions on running
+	// containers". A paused container cannot exec either.
+	case strings.Contains(s, "is not running"),
+		strings.Contains(s, "can only create exec sessions on running containers"),
+		strings.Contains(s, "is paused, unpause the container"):
+		return ErrNotRunning
+	case strings.Contains(s, "unable to find image"),
+		strings.Contains(s, "no such image"),
+		strings.Contains(s, "pull access denied"),
+		strings.Contains(s, "repository does not exist"),
+		strings.Contains(s, "manifest unknown"):
+		return ErrNoSuchImage
+	case strings.Contains(s, "oci runtime"),
+		strings.Contains(s, "runtime exec failed"):
+		return ErrRuntime
+	}
+	return nil
+}
+
+// CmdError is a docker invocation that failed. Its message carries docker's
+// own first meaningful stderr line; it unwraps to the classified error.
+type CmdError struct {
+	Args   []string
+	Code   int
+	Stderr string
+	Kind   error // from Classify; may be nil
+}
+
+func (e *CmdError) Error() string {
+	verb := "docker"
+	if len(e.Args) > 1 {
+		verb = e.Args[0] + " " + e.Args[1]
+	}
+	if line := FirstLine(e.Stderr); line != "" {
+		return fmt.Sprintf("%s: %s", verb, line)
+	}
+	return fmt.Sprintf("%s: exit status %d", verb, e.Code)
+}
+
+func (e *CmdError) Unwrap() error { return e.Kind }
+
+// FirstLine returns the most telling line of docker's stderr: the first one
+// that names an error, else the first non-empty one, without the "docker:"
+// and "Error response from daemon:" prefixes that only add noise.
+func FirstLine(stderr string) string {
+	var first string
+	for _, l := range strings.Split(stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if first == "" {
+			first = l
+		}
+		if strings.Contains(strings.ToLower(l), "error") {
+			first = l
+			break
+		}
+	}
+	for _, p := range []string{"docker: ", "Error response from daemon: ", "Error: ", "Error ", "error: "} {
+		first = strings.TrimPrefix(first, p)
+	}
+	return strings.TrimSuffix(first, ".")
+}

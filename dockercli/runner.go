@@ -1,0 +1,82 @@
+package dockercli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Cmd is one process to run: its argv (Args[0] is the program) and where its
+// standard streams go. Nil streams mean no input and discarded output.
+type Cmd struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Env adds KEY=VALUE pairs to the inherited environment.
+	Env []string
+}
+
+// Runner runs a Cmd and returns its exit code. The error is non-nil only when
+// the process could not be started or ctx ended before it did; a process that
+// ran and failed returns its code with a nil error.
+type Runner interface {
+	Run(ctx context.Context, c Cmd) (int, error)
+}
+
+// ErrNotFound reports that the program itself is missing.
+var ErrNotFound = errors.New("executable not found")
+
+// OSRunner runs commands with os/exec.
+type OSRunner struct {
+	// WaitDelay bounds how long a process may outlive its context after the
+	// interrupt; then it is killed and its pipes closed. Zero means 2s.
+	WaitDelay time.Duration
+}
+
+// Run implements Runner.
+func (r OSRunner) Run(ctx context.Context, c Cmd) (int, error) {
+	if len(c.Args) == 0 {
+		return -1, errors.New("run: empty argv")
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	if len(c.Env) > 0 {
+		cmd.Env = append(cmd.Environ(), c.Env...)
+	}
+	// SIGTERM first lets the docker client close its stream to the daemon
+	// cleanly; WaitDelay then guarantees an end even if it ignores it.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = r.WaitDelay
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 2 * time.Second
+	}
+	err := cmd.Run()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return -1, fmt.Errorf("%s: %w", c.Args[0], ctxErr)
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &exitErr):
+		if exitErr.ExitCode() >= 0 {
+			return exitErr.ExitCode(), nil
+		}
+		return -1, fmt.Errorf("%s: %w", c.Args[0], err)
+	case errors.Is(err, exec.ErrNotFound):
+		return -1, fmt.Errorf("%s: %w in $PATH", c.Args[0], ErrNotFound)
+	case errors.Is(err, exec.ErrWaitDelay):
+		// The process exited but a child kept its pipes open; its code stands.
+		return cmd.ProcessState.ExitCode(), nil
+	default:
+		return -1, fmt.Errorf("%s: %w", c.Args[0], err)
+	}
+}

@@ -1,0 +1,559 @@
+// Command dockerbridge gives each project a lazily started Docker container
+// with the project's directory at /workspace, and works inside it as the
+// project's own user. This file is the CLI: one struct per command, each
+// with a Run method, and the wiring between them and package bridge.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"dockerbridge/bridge"
+	"dockerbridge/dockercli"
+)
+
+var version = "dev"
+
+func main() { os.Exit(Main()) }
+
+// Globals are the flags every command takes.
+type Globals struct {
+	Project         string        `short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
+	Path            string        `placeholder:"DIR" help:"Host directory mounted at /workspace (default: the project user's home)."`
+	Image           string        `default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
+	Timeout         time.Duration `default:"300s" help:"How long exec may run before it is killed in the container."`
+	Mount           []string      `sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable)."`
+	JSON            bool          `help:"Print JSON with the keys of the Python bridge."`
+	Verbose         bool          `short:"v" help:"Print each docker call on stderr."`
+	Docker          string        `default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path)."`
+	Context         string        `placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
+	StateDir        string        `env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
+	ContainerPrefix string        `default:"luzia-" placeholder:"PREFIX" help:"Container name prefix."`
+	Memory          string        `default:"2g" help:"Memory limit of a new container."`
+	CPUs            string        `name:"cpus" default:"2" help:"CPU limit of a new container."`
+	Network         string        `default:"host" help:"Network of a new container."`
+	Restart         string        `default:"unless-stopped" help:"Restart policy of a new container."`
+	NoInit          bool          `help:"Run a new container without --init (docker stop then waits its full grace)."`
+	Env             []string      `sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable)."`
+	AllowOutside    bool          `help:"Let file commands reach paths outside /workspace."`
+
+	Version kong.VersionFlag `help:"Print the version."`
+}
+
+// CLI is the command tree.
+type CLI struct {
+	Globals
+
+	Start  StartCmd  `cmd:"" help:"Start the project's container if it is not running."`
+	Exec   ExecCmd   `cmd:"" help:"Run a command with bash -c in the container."`
+	Write  WriteCmd  `cmd:"" help:"Write stdin (or --from FILE) to a file, atomically, as the project user."`
+	Read   ReadCmd   `cmd:"" help:"Print a file."`
+	Ls     LsCmd     `cmd:"" help:"List files under a path whose names match a glob (first 100)."`
+	Grep   GrepCmd   `cmd:"" help:"Search files with grep -rn (first 50 matches)."`
+	Status StatusCmd `cmd:"" help:"Show whether the container runs, and since when."`
+	Stop   StopCmd   `cmd:"" help:"Stop the container."`
+	Rm     RmCmd     `cmd:"" help:"Stop and remove the container."`
+	Ps     PsCmd     `cmd:"" help:"List every project container."`
+	Reap   ReapCmd   `cmd:"" help:"Stop containers that have sat idle."`
+}
+
+// app carries what commands share: streams, flags, and the lazily built
+// docker client and bridge.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	g      *Globals
+	runner dockercli.Runner
+	code   int // exit code a command asks for beyond success/failure
+}
+
+// exitCode lets a command end with a code of its own and no error line.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a mistake in how the tool was called: exit 2.
+type usageError struct{ error }
+
+// Main runs the CLI with the process's arguments and streams.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	exited := false
+	parser, err := kong.New(&cli,
+		kong.Name("dockerbridge"),
+		kong.Description("Give each project a lazily started Docker container with its directory at /workspace, and work inside it as the project's own user."),
+		kong.Vars{"image": bridge.DefaultImage, "version": version},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { exited, code = true, c }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "dockerbridge: %v\n", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if exited {
+		return code
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dockerbridge: %v (see dockerbridge --help)\n", err)
+		return 2
+	}
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
+	if cli.Verbose {
+		a.runner = verboseRunner{next: a.runner, w: stderr}
+	}
+	err = kctx.Run(a)
+	return a.finish(err)
+}
+
+// finish reports err the way the caller asked and picks the exit code.
+func (a *app) finish(err error) int {
+	var code exitCode
+	var usage usageError
+	switch {
+	case err == nil:
+		return a.code
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &usage):
+		fmt.Fprintf(a.stderr, "dockerbridge: %v (see dockerbridge --help)\n", usage.error)
+		return 2
+	}
+	msg := message(err, a.g.Docker)
+	fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": false, "error": msg})
+	}
+	if errors.Is(err, bridge.ErrInterrupted) {
+		return 130
+	}
+	return 1
+}
+
+// message turns an error into one line a user can act on.
+func message(err error, bin string) string {
+	switch {
+	case errors.Is(err, dockercli.ErrNotFound):
+		return fmt.Sprintf("cannot run %s: not found in PATH (install it, or choose another CLI with --docker)", bin)
+	case errors.Is(err, dockercli.ErrDaemon):
+		return fmt.Sprintf("cannot reach the docker daemon: %v", err)
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func (a *app) printJSON(v any) {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func (a *app) docker() *dockercli.Client {
+	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context}
+}
+
+func (a *app) state() (*bridge.State, error) {
+	dir := a.g.StateDir
+	if dir == "" {
+		dir = bridge.DefaultStateDir()
+	}
+	return bridge.OpenState(dir)
+}
+
+// bridge builds the project's bridge; it starts nothing.
+func (a *app) bridge() (*bridge.Bridge, error) {
+	g := a.g
+	if g.Project == "" {
+		return nil, usageError{errors.New("no project given: use --project NAME or set DOCKERBRIDGE_PROJECT")}
+	}
+	if err := bridge.ValidateProject(g.Project); err != nil {
+		return nil, err
+	}
+	st, err := a.state()
+	if err != nil {
+		return nil, err
+	}
+	return bridge.New(bridge.Config{
+		Project:      g.Project,
+		HostPath:     g.Path,
+		Image:        g.Image,
+		Prefix:       g.ContainerPrefix,
+		Timeout:      g.Timeout,
+		Mounts:       g.Mount,
+		Env:          g.Env,
+		Memory:       g.Memory,
+		CPUs:         g.CPUs,
+		Network:      g.Network,
+		Restart:      g.Restart,
+		NoInit:       g.NoInit,
+		AllowOutside: g.AllowOutside,
+		Warn:         a.stderr,
+	}, a.docker(), a.runner, st)
+}
+
+// StartCmd starts the container.
+type StartCmd struct{}
+
+func (c *StartCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	started, err := b.Ensure(a.ctx)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": true, "started": started, "container": b.Name()})
+		return nil
+	}
+	if started {
+		fmt.Fprintf(a.stdout, "started %s\n", b.Name())
+	} else {
+		fmt.Fprintf(a.stdout, "%s already running\n", b.Name())
+	}
+	return nil
+}
+
+// ExecCmd runs a command in the container.
+type ExecCmd struct {
+	Stdin   bool     `short:"i" help:"Attach stdin to the command."`
+	Command []string `arg:"" passthrough:"partial" help:"Command line; several words are joined with spaces, as ssh does."`
+}
+
+func (c *ExecCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	words := c.Command
+	if len(words) > 0 && words[0] == "--" {
+		words = words[1:] // kong passes the separator through
+	}
+	if len(words) == 0 {
+		return usageError{errors.New("exec: no command given")}
+	}
+	opt := bridge.ExecOptions{Timeout: a.g.Timeout}
+	if c.Stdin {
+		opt.Stdin = a.stdin
+	}
+	if !a.g.JSON {
+		opt.Stdout, opt.Stderr = a.stdout, a.stderr
+	}
+	res, err := b.Exec(a.ctx, strings.Join(words, " "), opt)
+	if err != nil {
+		var cmdErr *dockercli.CmdError
+		if errors.As(err, &cmdErr) || errors.Is(err, dockercli.ErrNotFound) {
+			// Docker itself failed: 125, as docker run does, so that it is
+			// never mistaken for the command's own 1, 126 or 127.
+			msg := message(err, a.g.Docker)
+			fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
+			if a.g.JSON {
+				a.printJSON(bridge.ExecResult{Error: msg, ExitCode: 125})
+			}
+			return exitCode(125)
+		}
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+	} else if res.TimedOut {
+		fmt.Fprintf(a.stderr, "dockerbridge: %s\n", res.Error)
+	}
+	if res.TimedOut {
+		return exitCode(124)
+	}
+	return exitCode(res.ExitCode)
+}
+
+// WriteCmd writes a file.
+type WriteCmd struct {
+	Path string `arg:"" help:"File to write, relative to /workspace."`
+	From string `placeholder:"FILE" help:"Read the content from FILE instead of stdin."`
+}
+
+func (c *WriteCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	in := a.stdin
+	if c.From != "" {
+		f, err := os.Open(c.From)
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		defer f.Close()
+		in = f
+	} else if f, ok := in.(*os.File); ok && isTerminal(f) {
+		return usageError{errors.New("write: no input: pipe the content in, or use --from FILE")}
+	}
+	res, err := b.Write(a.ctx, c.Path, in)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "wrote %d bytes to %s\n", res.BytesWritten, c.Path)
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// ReadCmd prints a file.
+type ReadCmd struct {
+	Path string `arg:"" help:"File to read, relative to /workspace."`
+}
+
+func (c *ReadCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	if !a.g.JSON {
+		return b.ReadTo(a.ctx, c.Path, a.stdout)
+	}
+	res, err := b.Read(a.ctx, c.Path)
+	if err != nil {
+		return err
+	}
+	a.printJSON(res)
+	return nil
+}
+
+// LsCmd lists files.
+type LsCmd struct {
+	Path    string `arg:"" optional:"" default:"." help:"Directory to search, relative to /workspace."`
+	Pattern string `short:"n" default:"*" placeholder:"GLOB" help:"Only names matching GLOB (find -name)."`
+}
+
+func (c *LsCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	res, err := b.List(a.ctx, c.Path, c.Pattern)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	for _, f := range res.Files {
+		fmt.Fprintln(a.stdout, f)
+	}
+	if res.Truncated {
+		fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d files\n", bridge.MaxFiles)
+	}
+	return nil
+}
+
+// GrepCmd searches files.
+type GrepCmd struct {
+	Pattern string `arg:"" help:"Basic regular expression, as grep takes it."`
+	Path    string `arg:"" optional:"" default:"." help:"File or directory to search, relative to /workspace."`
+}
+
+func (c *GrepCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	res, err := b.Grep(a.ctx, c.Pattern, c.Path)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	fmt.Fprint(a.stdout, res.Matches)
+	if res.Truncated {
+		fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d matches\n", bridge.MaxMatches)
+	}
+	return nil
+}
+
+// StatusCmd shows the container's state.
+type StatusCmd struct{}
+
+func (c *StatusCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	st, err := b.Status(a.ctx)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(st)
+		return nil
+	}
+	switch {
+	case st.Running:
+		fmt.Fprintf(a.stdout, "%s running (id %s, image %s, user %s)\nstarted:       %s\nlast activity: %s\n",
+			st.Name, st.ContainerID, st.Image, st.User, st.StartedAt, st.LastActivity)
+	case st.Exists:
+		fmt.Fprintf(a.stdout, "%s stopped\n", st.Name)
+	default:
+		fmt.Fprintf(a.stdout, "%s does not exist\n", st.Name)
+	}
+	return nil
+}
+
+// StopCmd stops the container.
+type StopCmd struct{}
+
+func (c *StopCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	stopped, err := b.Stop(a.ctx)
+	return a.report(err, "stopped", stopped, b.Name())
+}
+
+// RmCmd removes the container.
+type RmCmd struct{}
+
+func (c *RmCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	removed, err := b.Remove(a.ctx)
+	return a.report(err, "removed", removed, b.Name())
+}
+
+func (a *app) report(err error, verb string, done bool, name string) error {
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": true, verb: done, "container": name})
+		return nil
+	}
+	if done {
+		fmt.Fprintf(a.stdout, "%s %s\n", verb, name)
+	} else {
+		fmt.Fprintf(a.stdout, "%s does not exist\n", name)
+	}
+	return nil
+}
+
+// PsCmd lists project containers.
+type PsCmd struct{}
+
+func (c *PsCmd) Run(a *app) error {
+	list, err := bridge.List(a.ctx, a.docker())
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(list)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROJECT\tSTATUS\tCREATED")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Status, c.Created)
+	}
+	return tw.Flush()
+}
+
+// ReapCmd stops idle containers.
+type ReapCmd struct {
+	Idle  time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
+	Watch time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
+}
+
+func (c *ReapCmd) Run(a *app) error {
+	st, err := a.state()
+	if err != nil {
+		return err
+	}
+	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle}
+	if c.Watch <= 0 {
+		res, err := r.Reap(a.ctx)
+		if err != nil {
+			return err
+		}
+		if a.g.JSON {
+			a.printJSON(res)
+			return nil
+		}
+		for _, name := range res.Stopped {
+			fmt.Fprintf(a.stdout, "stopped %s\n", name)
+		}
+		fmt.Fprintf(a.stdout, "%d checked, %d stopped, %d active, %d busy\n", res.Checked, len(res.Stopped), len(res.Active), len(res.Busy))
+		return nil
+	}
+	tick := time.NewTicker(c.Watch)
+	defer tick.Stop()
+	for {
+		res, err := r.Reap(a.ctx)
+		if a.ctx.Err() != nil {
+			return nil
+		}
+		// One bad round (docker restarting, say) must not end the loop.
+		if err != nil {
+			fmt.Fprintf(a.stderr, "%s reap: %s\n", time.Now().Format(time.RFC3339), message(err, a.g.Docker))
+		}
+		for _, name := range res.Stopped {
+			fmt.Fprintf(a.stdout, "%s stopped %s (idle over %s)\n", time.Now().Format(time.RFC3339), name, c.Idle)
+		}
+		select {
+		case <-a.ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// verboseRunner prints each command before it runs it.
+type verboseRunner struct {
+	next dockercli.Runner
+	w    io.Writer
+}
+
+func (v verboseRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	fmt.Fprintf(v.w, "+ %s\n", quoteArgs(c.Args))
+	return v.next.Run(ctx, c)
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
