@@ -3,6 +3,7 @@ package dockercli
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -16,6 +17,8 @@ var (
 	ErrRuntime         = errors.New("container runtime failed")
 )
 
+var notRunningRE = regexp.MustCompile(`container \S+ is not running`)
+
 // Classify recognises docker's own error texts, across engine versions and
 // podman. It returns nil when the text is not one of them.
 func Classify(stderr string) error {
@@ -24,6 +27,7 @@ func Classify(stderr string) error {
 	case strings.Contains(s, "cannot connect to the docker daemon"),
 		strings.Contains(s, "error during connect"),
 		strings.Contains(s, "is the docker daemon running"),
+		strings.Contains(s, "permission denied while trying to connect to the docker daemon"),
 		strings.Contains(s, "cannot connect to podman"):
 		return ErrDaemon
 	case strings.Contains(s, "is already in use by container"),
@@ -34,8 +38,10 @@ func Classify(stderr string) error {
 		return ErrNoSuchContainer
 	// Before engine 25: "Container <id> is not running"; since: "container
 	// <id> is not running". Podman: "can only create exec sessions on running
-	// containers". A paused container cannot exec either.
-	case strings.Contains(s, "is not running"),
+	// containers". A paused container cannot exec either. The container word
+	// is required: a command's own "Error: the server is not running" must
+	// pass through as its output, not be retried as docker's.
+	case notRunningRE.MatchString(s),
 		strings.Contains(s, "can only create exec sessions on running containers"),
 		strings.Contains(s, "is paused, unpause the container"):
 		return ErrNotRunning
@@ -43,7 +49,8 @@ func Classify(stderr string) error {
 		strings.Contains(s, "no such image"),
 		strings.Contains(s, "pull access denied"),
 		strings.Contains(s, "repository does not exist"),
-		strings.Contains(s, "manifest unknown"):
+		strings.Contains(s, "manifest unknown"),
+		strings.Contains(s, "image not known"): // podman
 		return ErrNoSuchImage
 	case strings.Contains(s, "oci runtime"),
 		strings.Contains(s, "runtime exec failed"):
