@@ -1,10 +1,388 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// setupReal prepares a real-engine scenario.
-func setupReal(env *testscript.Env) error { return nil }
+// workspaceUID is the uid:gid a container falls back to when the project
+// user does not exist on the host, as it never does in these scripts.
+const workspaceUID = 1000
 
-var realCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+// setupReal gives each real-engine script its own project and workspace, and
+// removes every container the script made when it ends, failed or not.
+//
+// It sets PROJECT (also DOCKERBRIDGE_PROJECT), CTR (the container's name),
+// WS (the workspace, owned by uid 1000, for --path) and SCOPED_DOCKER (a
+// docker wrapper that narrows "docker ps" to this script's containers, so
+// that a reap in one script never stops another script's containers).
+func setupReal(env *testscript.Env) error {
+	project := "t-" + scriptSlug(env.WorkDir) + "-" + randomHex(3)
+	ws := filepath.Join(env.WorkDir, "ws")
+	if err := os.MkdirAll(ws, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chown(ws, workspaceUID, workspaceUID); err != nil {
+		return fmt.Errorf("chown workspace to %d (the suite needs root or CAP_CHOWN): %w", workspaceUID, err)
+	}
+	bin := filepath.Join(env.WorkDir, ".realbin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	scoped := filepath.Join(bin, "scoped-docker")
+	wrapper := "#!/bin/sh\n" +
+		"# Narrows docker ps to the containers of project " + project + "*; passes everything else through.\n" +
+		"if [ \"$1\" = ps ]; then shift; exec docker ps --filter 'name=^/?luzia-" + project + "' \"$@\"; fi\n" +
+		"exec docker \"$@\"\n"
+	if err := os.WriteFile(scoped, []byte(wrapper), 0o755); err != nil {
+		return err
+	}
+	env.Setenv("PROJECT", project)
+	env.Setenv("DOCKERBRIDGE_PROJECT", project)
+	env.Setenv("CTR", "luzia-"+project)
+	env.Setenv("WS", ws)
+	env.Setenv("SCOPED_DOCKER", scoped)
+	t := env.T()
+	env.Defer(func() {
+		if err := removeContainers(project); err != nil {
+			t.Log(err)
+		}
+	})
+	return nil
+}
+
+// scriptSlug is the script's name from its work directory, made fit for a
+// container name.
+func scriptSlug(workDir string) string {
+	name := strings.TrimPrefix(filepath.Base(workDir), "script-")
+	name = regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(strings.ToLower(name), "-")
+	return strings.Trim(name, "-")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// removeContainers removes every container of project: those labelled with
+// it or with a project named project-<suffix>, and those whose name contains
+// it (unlabelled ones a script made by hand). The random part of the project
+// name keeps this from ever matching another script's containers.
+func removeContainers(project string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--no-trunc", "--format",
+		`{{.ID}}{{"\t"}}{{.Names}}{{"\t"}}{{.Label "luzia.project"}}`).Output()
+	if err != nil {
+		return fmt.Errorf("cleanup: list containers: %w", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		if f[2] == project || strings.HasPrefix(f[2], project+"-") || strings.Contains(f[1], project) {
+			ids = append(ids, f[0])
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "docker", append([]string{"rm", "-f"}, ids...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("cleanup: docker rm -f: %v: %s", err, out)
+	}
+	return nil
+}
+
+var realCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// concurrent N PROG ARGS...: runs N copies of PROG at once, each with the
+	// literal $I in its arguments replaced by its index; writes copy i's
+	// stdout and stderr to $WORK/out.i and $WORK/err.i; fails unless all
+	// exit 0.
+	"concurrent": cmdConcurrent,
+	// code N PROG ARGS...: runs PROG and fails unless it exits with N; its
+	// output becomes the script's stdout and stderr.
+	"code": cmdCode,
+	// containers [-running] PROJECT N: exactly N containers (running ones,
+	// with -running) carry the label luzia.project=PROJECT.
+	"containers": cmdContainers,
+	// owner FILE UID: the host file FILE (not followed if a symlink) is
+	// owned by UID.
+	"owner": cmdOwner,
+	// perm FILE MODE: the host file FILE has permission bits MODE (octal).
+	"perm": cmdPerm,
+	// age PROJECT DURATION: dates the project's last activity (the mtime of
+	// $DOCKERBRIDGE_STATE_DIR/luzia-PROJECT.activity) DURATION ago.
+	"age": cmdAge,
+	// waitfile FILE [TIMEOUT]: waits until FILE exists (default 30s).
+	"waitfile": cmdWaitfile,
+	// jsonsum FILE: prints one line per top-level key of the JSON object in
+	// FILE, sorted: key=VALUE, and for a string key.len=N, key.head=JSON and
+	// key.tail=JSON of its first and last 32 bytes.
+	"jsonsum": cmdJSONSum,
+}
+
+// scriptEnv is the script's environment for a program run from Go: the
+// variables the harness set plus those a script commonly changes.
+func scriptEnv(ts *testscript.TestScript) []string {
+	keys := []string{
+		"WORK", "PATH", "HOME", "TMPDIR", "XDG_STATE_HOME", "GOCOVERDIR", "GORACE",
+		"PROJECT", "CTR", "WS", "SCOPED_DOCKER",
+		"DOCKERBRIDGE_PROJECT", "DOCKERBRIDGE_STATE_DIR", "DOCKERBRIDGE_IMAGE", "DOCKERBRIDGE_DOCKER",
+		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
+	}
+	var env []string
+	for _, k := range keys {
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// lookPath finds prog on the script's PATH.
+func lookPath(ts *testscript.TestScript, prog string) string {
+	if strings.Contains(prog, "/") {
+		return prog
+	}
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		p := filepath.Join(dir, prog)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	ts.Fatalf("%s: not found in the script's PATH", prog)
+	return ""
+}
+
+// runProg runs prog with the script's environment and directory.
+func runProg(ts *testscript.TestScript, extraEnv []string, prog string, args ...string) (stdout, stderr []byte, code int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, lookPath(ts, prog), args...)
+	cmd.Env = append(scriptEnv(ts), extraEnv...)
+	cmd.Dir = ts.MkAbs(".")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	default:
+		ts.Fatalf("run %s: %v", prog, err)
+	}
+	return out.Bytes(), errb.Bytes(), code
+}
+
+func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! concurrent")
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: concurrent N PROG [ARGS...]")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		ts.Fatalf("usage: concurrent N PROG [ARGS...]: N must be a positive number")
+	}
+	type result struct {
+		stdout, stderr []byte
+		code           int
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		argv := make([]string, len(args)-1)
+		for j, a := range args[1:] {
+			argv[j] = strings.ReplaceAll(a, "$I", strconv.Itoa(i))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, errb, code := runProg(ts, []string{"I=" + strconv.Itoa(i)}, argv[0], argv[1:]...)
+			results[i] = result{out, errb, code}
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, r := range results {
+		ts.Check(os.WriteFile(ts.MkAbs(fmt.Sprintf("out.%d", i)), r.stdout, 0o644))
+		ts.Check(os.WriteFile(ts.MkAbs(fmt.Sprintf("err.%d", i)), r.stderr, 0o644))
+		if r.code != 0 {
+			failed = append(failed, fmt.Sprintf("copy %d exited %d: %s", i, r.code, strings.TrimSpace(string(r.stderr))))
+		}
+	}
+	if len(failed) > 0 {
+		ts.Fatalf("%d of %d copies failed:\n%s", len(failed), n, strings.Join(failed, "\n"))
+	}
+}
+
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! code")
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: code N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("usage: code N PROG [ARGS...]: N must be a number")
+	}
+	out, errb, code := runProg(ts, nil, args[1], args[2:]...)
+	_, _ = ts.Stdout().Write(out)
+	_, _ = ts.Stderr().Write(errb)
+	if code != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], code, want)
+	}
+}
+
+func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
+	running := len(args) > 0 && args[0] == "-running"
+	if running {
+		args = args[1:]
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: containers [-running] PROJECT N")
+	}
+	want, err := strconv.Atoi(args[1])
+	if err != nil {
+		ts.Fatalf("usage: containers [-running] PROJECT N: N must be a number")
+	}
+	psArgs := []string{"ps", "--no-trunc", "--filter", "label=luzia.project=" + args[0], "--format", "{{.Names}}"}
+	if !running {
+		psArgs = append(psArgs, "-a")
+	}
+	out, err := exec.Command("docker", psArgs...).Output()
+	ts.Check(err)
+	names := strings.Fields(string(out))
+	if (len(names) == want) == neg {
+		ts.Fatalf("%d containers labelled luzia.project=%s (%s), want %s%d", len(names), args[0], strings.Join(names, " "), map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+func cmdOwner(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: owner FILE UID")
+	}
+	want, err := strconv.Atoi(args[1])
+	if err != nil {
+		ts.Fatalf("usage: owner FILE UID: UID must be a number")
+	}
+	fi, err := os.Lstat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	uid := int(fi.Sys().(*syscall.Stat_t).Uid)
+	if (uid == want) == neg {
+		ts.Fatalf("%s is owned by uid %d, want %s%d", args[0], uid, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	if err != nil {
+		ts.Fatalf("usage: perm FILE MODE: MODE must be octal")
+	}
+	fi, err := os.Lstat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	got := fi.Mode().Perm()
+	if (got == os.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+func cmdAge(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! age")
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: age PROJECT DURATION")
+	}
+	d, err := time.ParseDuration(args[1])
+	if err != nil {
+		ts.Fatalf("usage: age PROJECT DURATION: %v", err)
+	}
+	p := filepath.Join(ts.Getenv("DOCKERBRIDGE_STATE_DIR"), "luzia-"+args[0]+".activity")
+	if _, err := os.Stat(p); err != nil {
+		ts.Fatalf("age: the project has no recorded activity: %v", err)
+	}
+	t := time.Now().Add(-d)
+	ts.Check(os.Chtimes(p, t, t))
+}
+
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [TIMEOUT]")
+	}
+	timeout := 30 * time.Second
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		if err != nil {
+			ts.Fatalf("usage: waitfile FILE [TIMEOUT]: %v", err)
+		}
+		timeout = d
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within %s", args[0], timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func cmdJSONSum(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: jsonsum FILE")
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &obj); err != nil {
+		ts.Fatalf("jsonsum %s: %v", args[0], err)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	quote := func(v any) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		ts.Check(enc.Encode(v))
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	w := ts.Stdout()
+	for _, k := range keys {
+		s, ok := obj[k].(string)
+		if !ok {
+			fmt.Fprintf(w, "%s=%s\n", k, quote(obj[k]))
+			continue
+		}
+		fmt.Fprintf(w, "%s.len=%d\n%s.head=%s\n%s.tail=%s\n", k, len(s), k, quote(s[:min(32, len(s))]), k, quote(s[max(0, len(s)-32):]))
+	}
+}
