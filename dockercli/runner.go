@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
 	"syscall"
 	"time"
@@ -73,6 +74,9 @@ func (r OSRunner) Run(ctx context.Context, c Cmd) (int, error) {
 		return -1, fmt.Errorf("%s: %w", c.Args[0], err)
 	case errors.Is(err, exec.ErrNotFound):
 		return -1, fmt.Errorf("%s: %w in $PATH", c.Args[0], ErrNotFound)
+	case errors.Is(err, fs.ErrNotExist):
+		// A path (--docker /opt/bin/docker) that names no file.
+		return -1, fmt.Errorf("%s: %w", c.Args[0], ErrNotFound)
 	case errors.Is(err, exec.ErrWaitDelay):
 		// The process exited but a child kept its pipes open; its code stands.
 		return cmd.ProcessState.ExitCode(), nil
