@@ -56,6 +56,7 @@ func setupHermetic(env *testscript.Env) error {
 	setupCommon(env)
 	env.Setenv("FAKEDOCKER_STATE", filepath.Join(env.WorkDir, ".fakedocker"))
 	env.Setenv("FAKEDOCKER_LOG", filepath.Join(env.WorkDir, "docker.log"))
+	env.Defer(func() { checkCanned(env) })
 	return nil
 }
 
