@@ -118,32 +118,33 @@ var realCmds = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	// literal $I in its arguments replaced by its index; writes copy i's
 	// stdout and stderr to $WORK/out.i and $WORK/err.i; fails unless all
 	// exit 0.
-	"concurrent": cmdConcurrent,
-	// code N PROG ARGS...: runs PROG and fails unless it exits with N; its
-	// output becomes the script's stdout and stderr.
-	"code": cmdCode,
+	"concurrent": realConcurrent,
+	// code [-stdin FILE] N PROG ARGS...: runs PROG (with FILE as its stdin)
+	// and fails unless it exits with N; its output becomes the script's
+	// stdout and stderr.
+	"code": realCode,
 	// containers [-running] PROJECT N: exactly N containers (running ones,
 	// with -running) carry the label luzia.project=PROJECT.
-	"containers": cmdContainers,
+	"containers": realContainers,
 	// owner FILE UID: the host file FILE (not followed if a symlink) is
 	// owned by UID.
-	"owner": cmdOwner,
+	"owner": realOwner,
 	// perm FILE MODE: the host file FILE has permission bits MODE (octal).
-	"perm": cmdPerm,
+	"perm": realPerm,
 	// age PROJECT DURATION: dates the project's last activity (the mtime of
 	// $DOCKERBRIDGE_STATE_DIR/luzia-PROJECT.activity) DURATION ago.
-	"age": cmdAge,
+	"age": realAge,
 	// waitfile FILE [TIMEOUT]: waits until FILE exists (default 30s).
-	"waitfile": cmdWaitfile,
+	"waitfile": realWaitfile,
 	// jsonsum FILE: prints one line per top-level key of the JSON object in
 	// FILE, sorted: key=VALUE, and for a string key.len=N, key.head=JSON and
 	// key.tail=JSON of its first and last 32 bytes.
-	"jsonsum": cmdJSONSum,
+	"jsonsum": realJSONSum,
 }
 
-// scriptEnv is the script's environment for a program run from Go: the
+// realScriptEnv is the script's environment for a program run from Go: the
 // variables the harness set plus those a script commonly changes.
-func scriptEnv(ts *testscript.TestScript) []string {
+func realScriptEnv(ts *testscript.TestScript) []string {
 	keys := []string{
 		"WORK", "PATH", "HOME", "TMPDIR", "XDG_STATE_HOME", "GOCOVERDIR", "GORACE",
 		"PROJECT", "CTR", "WS", "SCOPED_DOCKER",
@@ -159,8 +160,8 @@ func scriptEnv(ts *testscript.TestScript) []string {
 	return env
 }
 
-// lookPath finds prog on the script's PATH.
-func lookPath(ts *testscript.TestScript, prog string) string {
+// realLookPath finds prog on the script's PATH.
+func realLookPath(ts *testscript.TestScript, prog string) string {
 	if strings.Contains(prog, "/") {
 		return prog
 	}
@@ -174,13 +175,20 @@ func lookPath(ts *testscript.TestScript, prog string) string {
 	return ""
 }
 
-// runProg runs prog with the script's environment and directory.
-func runProg(ts *testscript.TestScript, extraEnv []string, prog string, args ...string) (stdout, stderr []byte, code int) {
+// realRunProg runs prog with the script's environment and directory, and stdin
+// from the file stdin if it is not empty.
+func realRunProg(ts *testscript.TestScript, stdin string, extraEnv []string, prog string, args ...string) (stdout, stderr []byte, code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, lookPath(ts, prog), args...)
-	cmd.Env = append(scriptEnv(ts), extraEnv...)
+	cmd := exec.CommandContext(ctx, realLookPath(ts, prog), args...)
+	cmd.Env = append(realScriptEnv(ts), extraEnv...)
 	cmd.Dir = ts.MkAbs(".")
+	if stdin != "" {
+		f, err := os.Open(ts.MkAbs(stdin))
+		ts.Check(err)
+		defer f.Close()
+		cmd.Stdin = f
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -195,7 +203,7 @@ func runProg(ts *testscript.TestScript, extraEnv []string, prog string, args ...
 	return out.Bytes(), errb.Bytes(), code
 }
 
-func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
+func realConcurrent(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! concurrent")
 	}
@@ -220,7 +228,7 @@ func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, errb, code := runProg(ts, []string{"I=" + strconv.Itoa(i)}, argv[0], argv[1:]...)
+			out, errb, code := realRunProg(ts, "", []string{"I=" + strconv.Itoa(i)}, argv[0], argv[1:]...)
 			results[i] = result{out, errb, code}
 		}()
 	}
@@ -238,18 +246,23 @@ func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+func realCode(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! code")
 	}
+	const usage = "usage: code [-stdin FILE] N PROG [ARGS...]"
+	var stdin string
+	if len(args) > 1 && args[0] == "-stdin" {
+		stdin, args = args[1], args[2:]
+	}
 	if len(args) < 2 {
-		ts.Fatalf("usage: code N PROG [ARGS...]")
+		ts.Fatalf(usage)
 	}
 	want, err := strconv.Atoi(args[0])
 	if err != nil {
-		ts.Fatalf("usage: code N PROG [ARGS...]: N must be a number")
+		ts.Fatalf("%s: N must be a number", usage)
 	}
-	out, errb, code := runProg(ts, nil, args[1], args[2:]...)
+	out, errb, code := realRunProg(ts, stdin, nil, args[1], args[2:]...)
 	_, _ = ts.Stdout().Write(out)
 	_, _ = ts.Stderr().Write(errb)
 	if code != want {
@@ -257,7 +270,7 @@ func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
+func realContainers(ts *testscript.TestScript, neg bool, args []string) {
 	running := len(args) > 0 && args[0] == "-running"
 	if running {
 		args = args[1:]
@@ -281,7 +294,7 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdOwner(ts *testscript.TestScript, neg bool, args []string) {
+func realOwner(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: owner FILE UID")
 	}
@@ -297,7 +310,7 @@ func cmdOwner(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+func realPerm(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: perm FILE MODE")
 	}
@@ -313,7 +326,7 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdAge(ts *testscript.TestScript, neg bool, args []string) {
+func realAge(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! age")
 	}
@@ -332,7 +345,7 @@ func cmdAge(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.Chtimes(p, t, t))
 }
 
-func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+func realWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 1 || len(args) > 2 {
 		ts.Fatalf("usage: waitfile FILE [TIMEOUT]")
 	}
@@ -356,7 +369,7 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdJSONSum(ts *testscript.TestScript, neg bool, args []string) {
+func realJSONSum(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: jsonsum FILE")
 	}
