@@ -1609,8 +1609,11 @@ func checkCanned(env *testscript.Env) {
 	if err != nil {
 		env.T().Fatal(err)
 	}
+	for _, r := range queue {
+		env.T().Log(fmt.Sprintf("fakeresp: unused: docker %s -> exit %d, stderr %q", r.Verb, r.Exit, r.Stderr))
+	}
 	if len(queue) > 0 {
-		env.T().Fatal(fmt.Sprintf("fakeresp: %d canned docker answer(s) never used: %+v", len(queue), queue))
+		env.T().Fatal("fakeresp: a canned docker answer was never used: the scenario did not take the path it claims")
 	}
 }
 
