@@ -204,7 +204,8 @@ type heldWriter struct {
 	passing bool
 }
 
-var dockerPrefixes = []string{"Error", "error during connect", "Cannot connect", "OCI runtime", "docker:"}
+var dockerPrefixes = []string{"Error", "error during connect", "Cannot connect", "OCI runtime", "docker:",
+	"Got permission denied", "permission denied while"} // a socket the user may not open
 
 func (h *heldWriter) Write(p []byte) (int, error) {
 	if h.passing {
