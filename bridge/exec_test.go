@@ -1,0 +1,566 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"dockerbridge/dockercli"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	daemonDownText = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"
+	socketDenied   = `Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.24/containers/json": dial unix /var/run/docker.sock: connect: permission denied` + "\n"
+)
+
+var execIDRE = regexp.MustCompile(`^` + ExecIDVar + `=[0-9a-f]{24}$`)
+
+// A running container takes exactly one docker call, whose argv is the exec
+// and nothing else.
+func TestExecWarm(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e)
+	got, err := b.Exec(t.Context(), "echo hi; echo oops >&2; exit 3", ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ExecResult{Output: "hi\n", Error: "oops\n", ExitCode: 3}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	calls := e.callsOf("exec")
+	if diff := cmp.Diff([]string{"exec bash"}, e.summary()); diff != "" {
+		t.Fatalf("docker calls (-want +got):\n%s", diff)
+	}
+	argv := calls[0]
+	if len(argv) != 7 || !execIDRE.MatchString(argv[2]) {
+		t.Fatalf("exec argv %q: want an exec id as the one -e", argv)
+	}
+	wantArgv := []string{"exec", "-e", argv[2], "luzia-x", "bash", "-c", "echo hi; echo oops >&2; exit 3"}
+	if diff := cmp.Diff(wantArgv, argv); diff != "" {
+		t.Errorf("exec argv (-want +got):\n%s", diff)
+	}
+}
+
+// Lazy start: a missing container is created, a stopped one started, and
+// the exec retried once; the retried docker error never reaches the
+// caller's stderr, in either engine's wording.
+func TestExecLazyStart(t *testing.T) {
+	tests := []struct {
+		name           string
+		existing       *bool // nil: no container; else running or not
+		noSuchText     string
+		notRunningText string
+		want           []string
+	}{
+		{
+			name: "cold",
+			want: []string{"exec bash", "container inspect", "run", "exec mkdir", "exec bash"},
+		},
+		{
+			name:       "cold, daemon wording",
+			noSuchText: "Error response from daemon: No such container: %s\n",
+			want:       []string{"exec bash", "container inspect", "run", "exec mkdir", "exec bash"},
+		},
+		{
+			name:     "stopped, engine before 25",
+			existing: new(bool),
+			want:     []string{"exec bash", "container inspect", "start", "exec mkdir", "exec bash"},
+		},
+		{
+			name:           "stopped, engine 25 and later",
+			existing:       new(bool),
+			notRunningText: "Error response from daemon: container %s is not running\n",
+			want:           []string{"exec bash", "container inspect", "start", "exec mkdir", "exec bash"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFakeEngine(t)
+			if tt.noSuchText != "" {
+				e.noSuchText = tt.noSuchText
+			}
+			if tt.notRunningText != "" {
+				e.notRunningText = tt.notRunningText
+			}
+			if tt.existing != nil {
+				e.add("luzia-x", *tt.existing, time.Now().Add(-time.Hour), ProjectLabel+"=x")
+			}
+			b := newTestBridge(t, e)
+			var stdout, stderr bytes.Buffer
+			got, err := b.Exec(t.Context(), "echo out; echo err >&2", ExecOptions{Stdout: &stdout, Stderr: &stderr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(ExecResult{Success: true}, got); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			if stdout.String() != "out\n" || stderr.String() != "err\n" {
+				t.Errorf("stdout %q, stderr %q; want %q, %q", stdout.String(), stderr.String(), "out\n", "err\n")
+			}
+			if diff := cmp.Diff(tt.want, e.summary()); diff != "" {
+				t.Errorf("docker calls (-want +got):\n%s", diff)
+			}
+			c, ok := e.container("luzia-x")
+			if !ok || !c.running || c.labels[ProjectLabel] != "x" {
+				t.Errorf("container after exec: %+v, exists %v; want it running with %s=x", c, ok, ProjectLabel)
+			}
+			if fi, err := os.Stat(filepath.Join(e.ws, ".tmp")); err != nil || !fi.IsDir() {
+				t.Errorf("/workspace/.tmp not made: %v", err)
+			}
+		})
+	}
+}
+
+// Another process created the container between our inspect and our run:
+// the conflict means reuse, not failure.
+func TestExecRunConflictReuses(t *testing.T) {
+	e := newFakeEngine(t)
+	var once sync.Once
+	e.beforeRun = func() {
+		once.Do(func() { e.add("luzia-x", false, time.Now(), ProjectLabel+"=x") })
+	}
+	b := newTestBridge(t, e)
+	got, err := b.Exec(t.Context(), "echo ok", ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ExecResult{Success: true, Output: "ok\n"}, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	want := []string{"exec bash", "container inspect", "run", "start", "exec mkdir", "exec bash"}
+	if diff := cmp.Diff(want, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+	if e.runs != 0 {
+		t.Errorf("%d successful runs, want 0: the other process's container is reused", e.runs)
+	}
+}
+
+// Docker's own failures are errors, never the command's exit code, and
+// never reach the command's stderr.
+func TestExecDockerFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(*fakeEngine)
+		configure func(*Config)
+		kind      error
+		msg       string
+		calls     []string
+	}{
+		{
+			name:  "daemon down",
+			setup: func(e *fakeEngine) { e.fail("exec", 0, 1, daemonDownText) },
+			kind:  dockercli.ErrDaemon,
+			msg:   "Cannot connect to the Docker daemon",
+			calls: []string{"exec bash"},
+		},
+		{
+			name:  "socket not permitted",
+			setup: func(e *fakeEngine) { e.fail("exec", 0, 1, socketDenied) },
+			kind:  dockercli.ErrDaemon,
+			msg:   "permission denied while trying to connect to the Docker daemon socket",
+			calls: []string{"exec bash"},
+		},
+		{
+			name:  "daemon goes down after the exec",
+			setup: func(e *fakeEngine) { e.fail("container inspect", 0, 1, daemonDownText) },
+			kind:  dockercli.ErrDaemon,
+			msg:   "Cannot connect to the Docker daemon",
+			calls: []string{"exec bash", "container inspect"},
+		},
+		{
+			name:      "missing image",
+			configure: func(c *Config) { c.Image = "nope:latest" },
+			kind:      dockercli.ErrNoSuchImage,
+			msg:       "image nope:latest not found",
+			calls:     []string{"exec bash", "container inspect", "run"},
+		},
+		{
+			name: "run fails otherwise: the half-made container is removed",
+			setup: func(e *fakeEngine) {
+				e.fail("run", 1, 125, "docker: Error response from daemon: driver failed programming external connectivity.\n")
+			},
+			msg:   "driver failed programming external connectivity",
+			calls: []string{"exec bash", "container inspect", "run", "rm"},
+		},
+		{
+			name:  "still missing after the start",
+			setup: func(e *fakeEngine) { e.add("luzia-x", false, time.Now()); e.fail("start", 0, 0, "") },
+			kind:  dockercli.ErrNotRunning,
+			msg:   "is not running",
+			calls: []string{"exec bash", "container inspect", "start", "exec mkdir", "exec bash"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFakeEngine(t)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			var configure []func(*Config)
+			if tt.configure != nil {
+				configure = append(configure, tt.configure)
+			}
+			b := newTestBridge(t, e, configure...)
+			var stdout, stderr bytes.Buffer
+			_, err := b.Exec(t.Context(), "echo never", ExecOptions{Stdout: &stdout, Stderr: &stderr})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tt.kind != nil && !errors.Is(err, tt.kind) {
+				t.Errorf("err = %v, want errors.Is %v", err, tt.kind)
+			}
+			if !strings.Contains(err.Error(), tt.msg) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("err = %q, want one line containing %q", err, tt.msg)
+			}
+			if stdout.Len()+stderr.Len() != 0 {
+				t.Errorf("the command's streams got stdout %q, stderr %q; want nothing", stdout.String(), stderr.String())
+			}
+			if diff := cmp.Diff(tt.calls, e.summary()); diff != "" {
+				t.Errorf("docker calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A command's own stderr, even when it looks like docker's, is the
+// command's: it passes through whole and in order, the command runs once,
+// and its exit code stands.
+func TestExecCommandStderrPassesThrough(t *testing.T) {
+	tests := []struct {
+		name    string
+		command string
+		stderr  string
+		code    int
+	}{
+		{"error line", `echo "Error: file not found" >&2; echo second >&2; exit 1`, "Error: file not found\nsecond\n", 1},
+		{"error split across writes", `printf Err >&2; sleep 0.1; printf 'or: split\n' >&2; echo tail >&2; exit 2`, "Error: split\ntail\n", 2},
+		{"a service of its own not running", `echo "Error: the dev server is not running" >&2; exit 1`, "Error: the dev server is not running\n", 1},
+		{"docker-like text, success", `echo "Error: No such container: other" >&2`, "Error: No such container: other\n", 0},
+		{"no newline at the end", `printf 'Error: x' >&2; exit 3`, "Error: x", 3},
+		{"long first line", `head -c 20000 /dev/zero | tr '\0' E >&2; exit 1`, strings.Repeat("E", 20000), 1},
+	}
+	for _, tt := range tests {
+		for _, streamed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, streamed %v", tt.name, streamed), func(t *testing.T) {
+				e := newFakeEngine(t)
+				e.add("luzia-x", true, time.Now())
+				b := newTestBridge(t, e)
+				var stderr bytes.Buffer
+				opt := ExecOptions{}
+				if streamed {
+					opt.Stderr = &stderr
+				}
+				got, err := b.Exec(t.Context(), tt.command, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotStderr := got.Error
+				if streamed {
+					gotStderr = stderr.String()
+				}
+				if gotStderr != tt.stderr {
+					t.Errorf("stderr = %q, want %q", gotStderr, tt.stderr)
+				}
+				if got.ExitCode != tt.code || got.Success != (tt.code == 0) {
+					t.Errorf("exit code %d, success %v; want %d", got.ExitCode, got.Success, tt.code)
+				}
+				if diff := cmp.Diff([]string{"exec bash"}, e.summary()); diff != "" {
+					t.Errorf("docker calls (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+func TestExecExitCodes(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e)
+	for _, tt := range []struct {
+		command string
+		code    int
+	}{
+		{"true", 0}, {"false", 1}, {"exit 2", 2}, {"exit 42", 42}, {"exit 126", 126},
+		{"dockerbridge-no-such-command", 127}, {"exit 255", 255},
+	} {
+		got, err := b.Exec(t.Context(), tt.command, ExecOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.command, err)
+		}
+		if got.ExitCode != tt.code || got.Success != (tt.code == 0) {
+			t.Errorf("%s: exit code %d, success %v; want %d", tt.command, got.ExitCode, got.Success, tt.code)
+		}
+	}
+}
+
+// Output beyond the cap keeps its head and tail and says so.
+func TestExecOutputCap(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e, func(c *Config) { c.OutputCap = 10 })
+	got, err := b.Exec(t.Context(), "printf 0123456789abcdefghij", ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ExecResult{Success: true, Output: "01234\n[dockerbridge: 10 bytes omitted]\nfghij", Truncated: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}
+
+// Stdin reaches the command, also after a cold start retried the exec.
+func TestExecStdinAfterColdStart(t *testing.T) {
+	e := newFakeEngine(t)
+	b := newTestBridge(t, e)
+	in, err := os.CreateTemp(t.TempDir(), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.WriteString("line one\nline two\n")
+	in.Seek(0, 0)
+	defer in.Close()
+	got, err := b.Exec(t.Context(), "wc -l", ExecOptions{Stdin: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got.Output) != "2" {
+		t.Errorf("output %q, want 2 lines counted", got.Output)
+	}
+	for _, a := range e.callsOf("exec") {
+		if x := parseExec(a); x.command[0] == "bash" && !x.interactive {
+			t.Errorf("exec %q without -i", a)
+		}
+	}
+}
+
+// execIDs collects the exec id of every bash exec.
+func execIDs(e *fakeEngine) *[]string {
+	var mu sync.Mutex
+	ids := &[]string{}
+	e.beforeExec = func(x execCall) {
+		if len(x.command) > 2 && x.command[0] == "bash" && x.command[2] != killScript {
+			for _, v := range x.env {
+				if id, ok := strings.CutPrefix(v, ExecIDVar+"="); ok {
+					mu.Lock()
+					*ids = append(*ids, id)
+					mu.Unlock()
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// leftBehind lists the pids of processes that still carry exec id. The
+// kill has been sent; a dying process may take a moment to go.
+func leftBehind(t *testing.T, id string) []string {
+	t.Helper()
+	want := []byte(ExecIDVar + "=" + id + "\x00")
+	var pids []string
+	for range 100 {
+		pids = nil
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			env, err := os.ReadFile(filepath.Join(d, "environ"))
+			if err == nil && bytes.Contains(append([]byte{0}, env...), append([]byte{0}, want...)) {
+				pids = append(pids, filepath.Base(d))
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return pids
+}
+
+// A timeout gives the original's dict, and the kill exec carries the exec
+// id of the exec it ends, so that what the command left running goes too.
+func TestExecTimeout(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	ids := execIDs(e)
+	b := newTestBridge(t, e)
+	got, err := b.Exec(t.Context(), "echo started; sleep 30 & wait", ExecOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ExecResult{Output: "started\n", Error: "Command timed out after 1s", ExitCode: -1, TimedOut: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if len(*ids) != 1 {
+		t.Fatalf("exec ids %q, want one", *ids)
+	}
+	if diff := cmp.Diff(*ids, e.kills); diff != "" {
+		t.Errorf("kill execs (-exec ids +kill ids):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"exec bash", "exec bash"}, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+	if pids := leftBehind(t, (*ids)[0]); len(pids) > 0 {
+		t.Errorf("processes of the exec left running: %v", pids)
+	}
+}
+
+// cancelOn is a writer that cancels once it has seen text.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	text   string
+	cancel func()
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.text) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func TestExecInterrupted(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	ids := execIDs(e)
+	b := newTestBridge(t, e)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got, err := b.Exec(ctx, "echo started; sleep 30 & wait", ExecOptions{Stdout: &cancelOn{text: "started\n", cancel: cancel}})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	if got.ExitCode != -1 || got.Success {
+		t.Errorf("result %+v, want exit code -1", got)
+	}
+	if len(*ids) != 1 {
+		t.Fatalf("exec ids %q, want one", *ids)
+	}
+	if diff := cmp.Diff(*ids, e.kills); diff != "" {
+		t.Errorf("kill execs (-exec ids +kill ids):\n%s", diff)
+	}
+	if pids := leftBehind(t, (*ids)[0]); len(pids) > 0 {
+		t.Errorf("processes of the exec left running: %v", pids)
+	}
+}
+
+// Concurrent cold starts of one project all succeed, and the state-dir lock
+// lets exactly one of them run the container: no conflict is even seen.
+func TestExecConcurrentColdStart(t *testing.T) {
+	e := newFakeEngine(t)
+	e.runDelay = 50 * time.Millisecond
+	st, err := OpenState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	results := make([]ExecResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		b := newTestBridgeState(t, e, st) // one bridge each, as separate processes have
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = b.Exec(t.Context(), "echo ok", ExecOptions{})
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || results[i].Output != "ok\n" || !results[i].Success {
+			t.Errorf("caller %d: %+v, %v", i, results[i], errs[i])
+		}
+	}
+	if runs := len(e.callsOf("run")); runs != 1 || e.runs != 1 {
+		t.Errorf("%d docker runs, %d successful; want exactly one of each", runs, e.runs)
+	}
+	if len(e.containers) != 1 {
+		t.Errorf("%d containers, want 1", len(e.containers))
+	}
+}
+
+// Without a shared state directory (two hosts' worth of callers, or two
+// users), the conflict handling alone still gives every caller success and
+// one container.
+func TestExecConcurrentColdStartSeparateState(t *testing.T) {
+	e := newFakeEngine(t)
+	e.runDelay = 50 * time.Millisecond
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		b := newTestBridge(t, e)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var res ExecResult
+			res, errs[i] = b.Exec(t.Context(), "echo ok", ExecOptions{})
+			if errs[i] == nil && res.Output != "ok\n" {
+				errs[i] = fmt.Errorf("output %q", res.Output)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
+	if e.runs != 1 || len(e.containers) != 1 {
+		t.Errorf("%d successful runs, %d containers; want 1 and 1", e.runs, len(e.containers))
+	}
+}
+
+// heldWriter, fed a byte at a time: docker's text is held back whole, a
+// command's passes through whole and in order.
+func TestHeldWriter(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		code     int
+		wantOut  string
+		wantKind error
+	}{
+		{"no such container", "Error: No such container: luzia-x\n", 1, "", dockercli.ErrNoSuchContainer},
+		{"not running", "Error response from daemon: Container 3f2a is not running\n", 1, "", dockercli.ErrNotRunning},
+		{"daemon down", daemonDownText, 1, "", dockercli.ErrDaemon},
+		{"socket denied", socketDenied, 1, "", dockercli.ErrDaemon},
+		{"command error", "Error: file not found\nnext\n", 1, "Error: file not found\nnext\n", nil},
+		{"not an error", "warning: x\n", 1, "warning: x\n", nil},
+		{"docker-like text, success", "Error: No such container: y\n", 0, "Error: No such container: y\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			h := &heldWriter{w: &out}
+			for i := range len(tt.in) {
+				h.Write([]byte{tt.in[i]})
+			}
+			kind := h.dockerError(tt.code)
+			if kind == nil {
+				h.flush()
+			}
+			if out.String() != tt.wantOut {
+				t.Errorf("passed %q, want %q", out.String(), tt.wantOut)
+			}
+			if kind != tt.wantKind {
+				t.Errorf("dockerError = %v, want %v", kind, tt.wantKind)
+			}
+		})
+	}
+}
