@@ -1346,7 +1346,7 @@ var fakeCmds = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 
 // fakeCmdDockerlog prints $FAKEDOCKER_LOG for cmp: $WORK becomes "$WORK", and
 // the exec id, the created label's time (only when it has the ISO form the
-// original writes), and each multi-line script become placeholders. With
+// original writes), and each multi-line "-c" script become placeholders. With
 // -raw it prints the log as it is.
 func fakeCmdDockerlog(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
@@ -1390,7 +1390,7 @@ func fakeMaskLog(log, work string) (string, error) {
 				out.WriteByte(' ')
 			}
 			switch {
-			case strings.Contains(a, "\n"):
+			case i > 0 && args[i-1] == "-c" && strings.Contains(a, "\n"):
 				out.WriteString("<script>")
 			case fakeCreatedRE.MatchString(a):
 				out.WriteString(strconv.Quote("luzia.created=<ISO>"))
