@@ -1,0 +1,396 @@
+package tmuxcli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The functions in this file build tmux argv and parse tmux output. They are
+// pure: nothing here starts a process.
+
+// Target addresses a pane exactly: a %pane id as it is, a session name as
+// "=NAME:" (that session's active pane). The "=" turns off tmux's prefix and
+// pattern matching, so "web" never reaches "web2".
+func Target(name string) string {
+	if paneRE.MatchString(name) {
+		return name
+	}
+	return "=" + name + ":"
+}
+
+// SessionTarget addresses a session exactly: "=NAME", or the session that
+// holds a %pane.
+func SessionTarget(name string) string {
+	if paneRE.MatchString(name) {
+		return name
+	}
+	return "=" + name
+}
+
+// Arg protects one argument from tmux's command-line parser, which ends a
+// command at an argument ending in ';' and drops that ';'. tmux turns a
+// trailing "\;" back into ";", so that is what is sent.
+func Arg(s string) string {
+	if strings.HasSuffix(s, ";") {
+		return s[:len(s)-1] + `\;`
+	}
+	return s
+}
+
+// NewOptions describe a session to create.
+type NewOptions struct {
+	Name    string
+	Command string // run by tmux through sh -c; "" is tmux's default shell
+	Width   int
+	Height  int
+	History int      // history-limit of the new pane
+	Env     []string // KEY=VALUE for the pane
+}
+
+// Defaults for NewOptions' zero values.
+const (
+	DefaultWidth   = 200
+	DefaultHeight  = 50
+	DefaultHistory = 50000
+)
+
+// NewArgs creates a session in one invocation that prints the pane id.
+// history-limit is read when a pane is created, so it is set first, in the
+// same invocation; remain-on-exit keeps a dead pane so that ls can report
+// how its program ended; the status line is off so the pane gets the full
+// height.
+func NewArgs(o NewOptions) []string {
+	w, h, hist := o.Width, o.Height, o.History
+	if w <= 0 {
+		w = DefaultWidth
+	}
+	if h <= 0 {
+		h = DefaultHeight
+	}
+	if hist <= 0 {
+		hist = DefaultHistory
+	}
+	a := []string{
+		"set-option", "-g", "history-limit", strconv.Itoa(hist), ";",
+		"set-option", "-g", "remain-on-exit", "on", ";",
+		"set-option", "-g", "status", "off", ";",
+		"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", o.Name, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
+	}
+	for _, e := range o.Env {
+		a = append(a, "-e", Arg(e))
+	}
+	if o.Command != "" {
+		a = append(a, "--", Arg(o.Command))
+	}
+	return a
+}
+
+// PasteThreshold is the longest text sent with send-keys; longer text, and
+// any text with a line break, goes through a paste buffer.
+const PasteThreshold = 2048
+
+// NeedsPaste reports whether text goes through load-buffer and paste-buffer
+// rather than send-keys -l: each line break would act as Enter, and a long
+// argv is slow and bounded.
+func NeedsPaste(text string) bool {
+	return len(text) > PasteThreshold || strings.ContainsAny(text, "\r\n")
+}
+
+// LiteralArgs types text as it is: -l makes a key name such as "Enter" plain
+// text, "--" lets a text start with '-', and Arg keeps a trailing ';'.
+func LiteralArgs(target, text string) []string {
+	return []string{"send-keys", "-t", target, "-l", "--", Arg(text)}
+}
+
+// PasteArgs loads stdin into a buffer of its own and pastes it, deleting the
+// buffer. -p wraps the text in bracketed-paste markers when the program asked
+// for them, so a shell or editor takes it as one paste, not as typing.
+func PasteArgs(target, buffer string) []string {
+	return []string{
+		"load-buffer", "-b", buffer, "-", ";",
+		"paste-buffer", "-p", "-d", "-b", buffer, "-t", target,
+	}
+}
+
+// EnterArgs presses Enter.
+func EnterArgs(target string) []string { return KeysArgs(target, 0, "Enter") }
+
+// KeysArgs sends named keys (C-c, Escape, Up, Enter...), each as its own
+// argument; repeat > 1 sends them that many times.
+func KeysArgs(target string, repeat int, keys ...string) []string {
+	a := []string{"send-keys", "-t", target}
+	if repeat > 1 {
+		a = append(a, "-N", strconv.Itoa(repeat))
+	}
+	a = append(a, "--")
+	for _, k := range keys {
+		a = append(a, Arg(k))
+	}
+	return a
+}
+
+// KillArgs kills a session.
+func KillArgs(name string) []string {
+	return []string{"kill-session", "-t", SessionTarget(name)}
+}
+
+// listFormat is one line per pane; the command goes last because it is the
+// one field that may hold anything.
+const listFormat = "#{session_name}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_width}x#{pane_height}\t#{pane_current_command}"
+
+// ListArgs lists every pane of the server.
+func ListArgs() []string { return []string{"list-panes", "-a", "-F", listFormat} }
+
+// Pane is one row of ls.
+type Pane struct {
+	Name       string `json:"name"`
+	PaneID     string `json:"pane_id"`
+	PID        int    `json:"pid"`
+	Dead       bool   `json:"dead"`
+	ExitStatus *int   `json:"exit_status"` // nil while the program runs
+	Size       string `json:"size"`
+	Command    string `json:"command"`
+}
+
+// ParseList reads ListArgs' output.
+func ParseList(out string) ([]Pane, error) {
+	panes := []Pane{}
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, "\t", 7)
+		if len(f) != 7 {
+			return nil, fmt.Errorf("list-panes: unreadable line %q", line)
+		}
+		p := Pane{Name: f[0], PaneID: f[1], Dead: f[3] == "1", Size: f[5], Command: f[6]}
+		p.PID, _ = strconv.Atoi(f[2])
+		if n, err := strconv.Atoi(f[4]); err == nil && p.Dead {
+			p.ExitStatus = &n
+		}
+		panes = append(panes, p)
+	}
+	return panes, nil
+}
+
+// CaptureOptions choose what capture-pane prints.
+type CaptureOptions struct {
+	// Lines > 0 starts that many lines above the visible screen; All takes
+	// the whole history. Neither: the visible screen.
+	Lines int
+	All   bool
+	// ANSI keeps colours and attributes as escape sequences (-e).
+	ANSI bool
+	// Rows keeps screen rows as they are instead of joining wrapped lines
+	// (-J), so that row n of the output is row n of the screen.
+	Rows bool
+}
+
+// CaptureArgs captures a pane as text. -J joins wrapped lines and keeps
+// trailing spaces, so a prompt such as ">>> " keeps its space.
+func CaptureArgs(target string, o CaptureOptions) []string {
+	a := []string{"capture-pane", "-p", "-t", target}
+	if !o.Rows {
+		a = append(a, "-J")
+	}
+	if o.ANSI {
+		a = append(a, "-e")
+	}
+	switch {
+	case o.All:
+		a = append(a, "-S", "-", "-E", "-")
+	case o.Lines > 0:
+		a = append(a, "-S", "-"+strconv.Itoa(o.Lines))
+	}
+	return a
+}
+
+// snapshotFormat is the pane state a wait needs, on the first line before the
+// capture. The command goes last because it is the one field that may hold
+// anything.
+const snapshotFormat = "#{cursor_x}\t#{cursor_y}\t#{history_size}\t#{pane_width}\t#{pane_height}\t#{alternate_on}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_id}\t#{pane_current_command}"
+
+// SnapshotArgs asks for the pane's state and its capture in one invocation:
+// a poll costs one process (one docker exec in a container), never two.
+func SnapshotArgs(target string, o CaptureOptions) []string {
+	a := []string{"display-message", "-p", "-t", target, snapshotFormat, ";"}
+	return append(a, CaptureArgs(target, o)...)
+}
+
+// Snapshot is a pane's state and text at one moment.
+type Snapshot struct {
+	CursorX, CursorY int
+	HistorySize      int
+	Width, Height    int
+	Alternate        bool
+	Dead             bool
+	DeadStatus       int
+	PaneID           string
+	Command          string // the foreground process of the pane
+	// Lines are the captured lines, as tmux printed them.
+	Lines []string
+}
+
+// ParseSnapshot reads SnapshotArgs' output.
+func ParseSnapshot(out string) (Snapshot, error) {
+	head, rest, _ := strings.Cut(out, "\n")
+	f := strings.SplitN(head, "\t", 10)
+	if len(f) != 10 {
+		return Snapshot{}, fmt.Errorf("display-message: unreadable pane state %q", head)
+	}
+	n := make([]int, 5)
+	for i := range n {
+		v, err := strconv.Atoi(f[i])
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("display-message: unreadable pane state %q", head)
+		}
+		n[i] = v
+	}
+	s := Snapshot{
+		CursorX: n[0], CursorY: n[1], HistorySize: n[2], Width: n[3], Height: n[4],
+		Alternate: f[5] == "1", Dead: f[6] == "1", PaneID: f[8], Command: f[9],
+	}
+	s.DeadStatus, _ = strconv.Atoi(f[7])
+	s.Lines = splitLines(rest)
+	return s, nil
+}
+
+// splitLines splits capture-pane output, which ends every line with "\n".
+func splitLines(out string) []string {
+	if out == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+}
+
+// TrimBlank drops trailing lines that hold only spaces: the unused rows below
+// the cursor.
+func TrimBlank(lines []string) []string {
+	for len(lines) > 0 && strings.TrimRight(lines[len(lines)-1], " ") == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// Text joins lines back into the pane's text, one "\n" after each line.
+func Text(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// ShellPattern matches the foreground command of a pane that sits at a shell
+// (tmux shows a login shell as "-bash").
+const ShellPattern = `^-?(bash|sh|dash|zsh|ksh|mksh|ash|yash|posh|busybox)$`
+
+// BusyMarker starts the line run prints when the pane is not at a shell.
+const BusyMarker = "dockerbridge-busy:"
+
+// StartMarker and EndMarker frame a run's output on the screen. The shell
+// prints them with printf '%s-%s', so the echo of the typed command line
+// never contains them.
+func StartMarker(id string) string { return "DBS-" + id }
+func EndMarker(id string) string   { return "DBE-" + id + " " }
+
+// RunArgs is the one invocation that runs a command already piped to stdin
+// (see RunScript) and waits for it:
+//
+//   - a pane-died hook signals the channel too, so a command that ends the
+//     shell (exit, set -e) ends the wait instead of running into the timeout;
+//   - the script is loaded into a buffer of its own;
+//   - if-shell -F pastes it and presses Enter only when the pane is alive and
+//     its foreground process is a shell; otherwise it prints BusyMarker and
+//     signals the channel itself, so nothing is typed into a busy program;
+//   - wait-for blocks on the command's own channel: completion is a signal,
+//     never a poll of the screen;
+//   - then the pane's state and its last lines come back in the same call.
+//
+// Only ids and targets go into the if-shell command strings; the user's text
+// travels through the buffer, never through tmux's parser.
+func RunArgs(target, id string, scrollback int) []string {
+	cond := "#{&&:#{!=:#{pane_dead},1},#{m/r:" + ShellPattern + ",#{pane_current_command}}}"
+	paste := fmt.Sprintf("paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter", id, target, target)
+	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; wait-for -S %s",
+		target, BusyMarker, id, id)
+	a := []string{
+		"set-hook", "-p", "-t", target, "pane-died", "wait-for -S " + id, ";",
+		"load-buffer", "-b", id, "-", ";",
+		"if-shell", "-F", "-t", target, cond, paste, busy, ";",
+		"wait-for", id, ";",
+		"set-hook", "-p", "-u", "-t", target, "pane-died", ";",
+	}
+	return append(a, SnapshotArgs(target, CaptureOptions{Lines: scrollback})...)
+}
+
+// RunScript is the shell line that runs command and then signals channel id.
+// The command goes through eval of one single-quoted word, so that
+//
+//   - a heredoc, a comment on the last line, a trailing ';' or an unclosed
+//     quote stay inside the eval and cannot swallow what follows;
+//   - the whole line is read before anything runs, so the echo of the
+//     typed text comes before the start marker, whatever the line editor;
+//   - under set -u nothing unset is referenced.
+//
+// The exit code is printed after the end marker; signal is the shell command
+// that wakes the waiting client. A leading space keeps the line out of
+// bash's history where HISTCONTROL has ignorespace.
+func RunScript(command, id, signal string) string {
+	return " printf '%s-%s\\n' DBS " + id +
+		"; eval " + ShellQuote(command) +
+		"; __db_rc=$?; printf '\\n%s-%s %s\\n' DBE " + id + ` "$__db_rc"; ` + signal
+}
+
+// SignalCommand is the shell command a pane runs to signal channel id on the
+// server at socket.
+func SignalCommand(bin, socket, id string) string {
+	if bin == "" {
+		bin = "tmux"
+	}
+	return ShellQuote(bin) + " -L " + ShellQuote(socket) + " wait-for -S " + id
+}
+
+// ShellQuote quotes s as one POSIX shell word.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// RunOutput finds a run's output and exit code in the captured lines: the
+// text between the last start marker and the end marker after it. The end
+// marker's printf starts with "\n", which ends a last line that had none;
+// that one added line break is taken off again. ok is false when the end
+// marker is missing; started is false when the start marker has scrolled
+// out of the capture.
+func RunOutput(lines []string, id string) (output string, code int, started, ok bool) {
+	start, end := -1, -1
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i] == StartMarker(id) {
+			start = i
+			break
+		}
+	}
+	for i := start + 1; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], EndMarker(id)) {
+			end = i
+			break
+		}
+	}
+	started = start >= 0
+	if end < 0 {
+		body := TrimBlank(lines[start+1:])
+		return Text(body), -1, started, false
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(lines[end], EndMarker(id))))
+	if err != nil {
+		code = -1
+	}
+	body := lines[start+1 : end]
+	if len(body) == 0 {
+		return "", code, started, true
+	}
+	return strings.Join(body, "\n"), code, started, true
+}

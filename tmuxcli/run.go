@@ -1,0 +1,118 @@
+package tmuxcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Timeout bounds the wait; the command itself keeps running after it.
+	Timeout time.Duration
+	// Scrollback is how many lines above the screen the first capture
+	// takes; a longer output costs one more call that takes everything.
+	Scrollback int
+}
+
+// DefaultScrollback is RunOptions.Scrollback's default.
+const DefaultScrollback = 2000
+
+// Run statuses.
+const (
+	StatusCompleted = "completed"
+	StatusTimeout   = "timeout"
+)
+
+// RunResult is a command's output and exit code.
+type RunResult struct {
+	Output   string `json:"output"`
+	ExitCode int    `json:"exit_code"`
+	Status   string `json:"status"`
+	// ShellExited: the command ended the shell (exit, set -e); ExitCode is
+	// then the shell's.
+	ShellExited bool `json:"shell_exited"`
+	// Truncated: the start of the output has left the pane's history.
+	Truncated bool `json:"truncated"`
+	// Channel is the command's wait-for channel.
+	Channel   string `json:"channel"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+}
+
+// Run types command into the shell of session name and waits for it on a
+// wait-for channel of its own, in one tmux invocation (see RunArgs and
+// RunScript). On a timeout the command keeps running; the result then has
+// status "timeout", exit code -1 and the output so far. A pane that is not at
+// a shell gets nothing typed into it and the error wraps ErrNotShell.
+func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (RunResult, error) {
+	if err := ValidateTarget(name); err != nil {
+		return RunResult{}, err
+	}
+	if o.Timeout <= 0 {
+		return RunResult{}, errors.New("run: the timeout must be positive")
+	}
+	scroll := o.Scrollback
+	if scroll <= 0 {
+		scroll = DefaultScrollback
+	}
+	t, id := Target(name), s.id()
+	res := RunResult{ExitCode: -1, Channel: id}
+	script := RunScript(command, id, SignalCommand(s.Bin, s.socket(), id))
+	start := time.Now()
+	out, err := s.call(ctx, o.Timeout, strings.NewReader(script), RunArgs(t, id, scroll))
+	res.ElapsedMS = time.Since(start).Milliseconds()
+	if errors.Is(err, ErrTimeout) {
+		res.Status = StatusTimeout
+		snap, cerr := s.snapshot(ctx, t, CaptureOptions{Lines: scroll}, 0)
+		if cerr != nil {
+			return res, sessionErr(name, cerr)
+		}
+		res.Output, _, _, _ = RunOutput(snap.Lines, id)
+		return res, nil
+	}
+	if err != nil {
+		return res, sessionErr(name, err)
+	}
+	if line, ok := strings.CutPrefix(out, BusyMarker); ok {
+		line, _, _ = strings.Cut(line, "\n")
+		dead, cmd, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if dead == "1" {
+			return res, &kindError{fmt.Sprintf("tmux: session %s: its program has exited; run needs a shell", name), ErrNotShell}
+		}
+		return res, &kindError{fmt.Sprintf("tmux: session %s is running %s, not waiting at a shell prompt (wait-shell waits for it, interrupt stops it)", name, cmd), ErrNotShell}
+	}
+	snap, err := ParseSnapshot(out)
+	if err != nil {
+		return res, err
+	}
+	lines := snap.Lines
+	output, code, started, ended := RunOutput(lines, id)
+	if !started {
+		// The output is longer than the first capture: take it all.
+		all, err := s.snapshot(ctx, t, CaptureOptions{All: true}, 0)
+		if err != nil {
+			return res, sessionErr(name, err)
+		}
+		snap, lines = all, all.Lines
+		output, code, started, ended = RunOutput(lines, id)
+		res.Truncated = !started
+	}
+	if !ended && snap.Dead {
+		res.ShellExited = true
+		code = snap.DeadStatus
+		output = Text(dropDeadNotice(TrimBlank(strings.Split(strings.TrimSuffix(output, "\n"), "\n"))))
+	}
+	res.Status, res.Output, res.ExitCode = StatusCompleted, output, code
+	return res, nil
+}
+
+// dropDeadNotice removes the "Pane is dead (status N, ...)" line tmux writes
+// into a pane whose program has exited.
+func dropDeadNotice(lines []string) []string {
+	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], "Pane is dead") {
+		return TrimBlank(lines[:n-1])
+	}
+	return lines
+}

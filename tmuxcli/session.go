@@ -1,0 +1,261 @@
+package tmuxcli
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// New creates a session in one tmux invocation and returns its pane id. It
+// then waits, up to ready, until the program has drawn something (text or a
+// cursor move), so that what is sent next is not lost to a program still
+// starting. drawn is false when ready passed first. A program that exited at
+// once is an error that carries its exit status; its pane stays for capture.
+func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (paneID string, drawn bool, err error) {
+	if err := ValidateName(o.Name); err != nil {
+		return "", false, err
+	}
+	for _, e := range o.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return "", false, fmt.Errorf("invalid env %q: want KEY=VALUE", e)
+		}
+	}
+	out, err := s.call(ctx, 0, nil, NewArgs(o))
+	if err != nil {
+		return "", false, sessionErr(o.Name, err)
+	}
+	paneID = strings.TrimSpace(out)
+	if !paneRE.MatchString(paneID) {
+		return "", false, fmt.Errorf("tmux new-session: unexpected output %q", out)
+	}
+	if ready <= 0 {
+		return paneID, false, nil
+	}
+	deadline := time.Now().Add(ready)
+	for {
+		snap, err := s.snapshot(ctx, paneID, CaptureOptions{Rows: true}, 0)
+		if err != nil {
+			return paneID, false, sessionErr(o.Name, err)
+		}
+		if snap.Dead {
+			return paneID, true, fmt.Errorf("tmux: session %s: the program exited with status %d: %s",
+				o.Name, snap.DeadStatus, strings.TrimSpace(firstLine(Text(TrimBlank(snap.Lines)))))
+		}
+		if len(TrimBlank(snap.Lines)) > 0 || snap.CursorX != 0 || snap.CursorY != 0 {
+			return paneID, true, nil
+		}
+		if time.Now().After(deadline) {
+			return paneID, false, nil
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return paneID, false, err
+		}
+	}
+}
+
+// SendOptions tune Send.
+type SendOptions struct {
+	// NoEnter types the text only.
+	NoEnter bool
+	// DelayEnter separates the text from the Enter: TUIs often drop an Enter
+	// that arrives in the same read as a paste.
+	DelayEnter time.Duration
+	// VerifyEnter checks that the screen changed after Enter and presses it
+	// again, up to three more times, when it did not.
+	VerifyEnter bool
+}
+
+// Send types text into the session: with send-keys -l when it is one short
+// line, else through a paste buffer fed on stdin (so 100 KB arrives whole),
+// then Enter as a call of its own.
+func (s *Server) Send(ctx context.Context, name, text string, o SendOptions) error {
+	if err := ValidateTarget(name); err != nil {
+		return err
+	}
+	t := Target(name)
+	if text != "" {
+		var err error
+		if NeedsPaste(text) {
+			_, err = s.call(ctx, s.bulkTimeout(len(text)), strings.NewReader(text), PasteArgs(t, s.id()))
+		} else {
+			_, err = s.call(ctx, 0, nil, LiteralArgs(t, text))
+		}
+		if err != nil {
+			return sessionErr(name, err)
+		}
+	}
+	if o.NoEnter {
+		return nil
+	}
+	if text != "" && o.DelayEnter > 0 {
+		if err := sleep(ctx, o.DelayEnter); err != nil {
+			return err
+		}
+	}
+	if !o.VerifyEnter {
+		_, err := s.call(ctx, 0, nil, EnterArgs(t))
+		return sessionErr(name, err)
+	}
+	return s.verifiedEnter(ctx, name, t)
+}
+
+// verifiedEnter presses Enter and checks, for a short while, that the screen
+// changed; if not, it presses it again, up to three retries. Each check is
+// one call that captures and presses in one go, so nothing happens between
+// the look and the key.
+func (s *Server) verifiedEnter(ctx context.Context, name, t string) error {
+	const retries, window, step = 3, 600 * time.Millisecond, 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		args := append(SnapshotArgs(t, CaptureOptions{}), ";")
+		out, err := s.call(ctx, 0, nil, append(args, EnterArgs(t)...))
+		if err != nil {
+			return sessionErr(name, err)
+		}
+		before, err := ParseSnapshot(out)
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(window)
+		for time.Now().Before(deadline) {
+			if err := sleep(ctx, step); err != nil {
+				return err
+			}
+			now, err := s.snapshot(ctx, t, CaptureOptions{}, 0)
+			if err != nil {
+				return sessionErr(name, err)
+			}
+			if now.hash(nil) != before.hash(nil) {
+				return nil
+			}
+		}
+		if attempt == retries {
+			return fmt.Errorf("tmux: session %s: the screen did not change after %d presses of Enter", name, retries+1)
+		}
+	}
+}
+
+// bulkTimeout gives a paste time in proportion to its size: 100 KB through a
+// docker exec takes well under a second, but a slow reader is no hang.
+func (s *Server) bulkTimeout(n int) time.Duration {
+	base := s.CallTimeout
+	if base <= 0 {
+		base = DefaultCallTimeout
+	}
+	return base + time.Duration(n/(64<<10))*time.Second
+}
+
+// Keys sends named keys.
+func (s *Server) Keys(ctx context.Context, name string, repeat int, keys ...string) error {
+	if err := ValidateTarget(name); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return errors.New("keys: no key given")
+	}
+	_, err := s.call(ctx, 0, nil, KeysArgs(Target(name), repeat, keys...))
+	return sessionErr(name, err)
+}
+
+// Interrupt sends C-c.
+func (s *Server) Interrupt(ctx context.Context, name string) error {
+	return s.Keys(ctx, name, 0, "C-c")
+}
+
+// Kill kills a session.
+func (s *Server) Kill(ctx context.Context, name string) error {
+	if err := ValidateTarget(name); err != nil {
+		return err
+	}
+	_, err := s.call(ctx, 0, nil, KillArgs(name))
+	return sessionErr(name, err)
+}
+
+// List lists every pane of the server; no server is no panes.
+func (s *Server) List(ctx context.Context) ([]Pane, error) {
+	out, err := s.call(ctx, 0, nil, ListArgs())
+	if errors.Is(err, ErrNoSession) {
+		return []Pane{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseList(out)
+}
+
+// Capture is a pane's text and where its cursor is.
+type Capture struct {
+	Content         string `json:"content"`
+	Lines           int    `json:"lines"`
+	HistorySize     int    `json:"history_size"`
+	CursorX         int    `json:"cursor_x"`
+	CursorY         int    `json:"cursor_y"`
+	AlternateScreen bool   `json:"alternate_screen"`
+	Width           int    `json:"width"`
+	Height          int    `json:"height"`
+	Dead            bool   `json:"dead"`
+}
+
+// Capture prints a pane: the visible screen by default, the last lines lines
+// with o.Lines, everything with o.All; trailing blank lines are dropped.
+func (s *Server) Capture(ctx context.Context, name string, o CaptureOptions) (Capture, error) {
+	if err := ValidateTarget(name); err != nil {
+		return Capture{}, err
+	}
+	snap, err := s.snapshot(ctx, Target(name), o, 0)
+	if err != nil {
+		return Capture{}, sessionErr(name, err)
+	}
+	lines := TrimBlank(snap.Lines)
+	if o.Lines > 0 && len(lines) > o.Lines {
+		lines = lines[len(lines)-o.Lines:]
+	}
+	return Capture{
+		Content:         Text(lines),
+		Lines:           len(lines),
+		HistorySize:     snap.HistorySize,
+		CursorX:         snap.CursorX,
+		CursorY:         snap.CursorY,
+		AlternateScreen: snap.Alternate,
+		Width:           snap.Width,
+		Height:          snap.Height,
+		Dead:            snap.Dead,
+	}, nil
+}
+
+// snapshot is one poll: state and capture in a single call.
+func (s *Server) snapshot(ctx context.Context, target string, o CaptureOptions, timeout time.Duration) (Snapshot, error) {
+	out, err := s.call(ctx, timeout, nil, SnapshotArgs(target, o))
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return ParseSnapshot(out)
+}
+
+// hash is the SHA-256 of the text, with ignore's matches masked, and of the
+// cursor position.
+func (snap Snapshot) hash(mask func(string) string) [32]byte {
+	text := strings.Join(snap.Lines, "\n")
+	if mask != nil {
+		text = mask(text)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d,%d,%t\n", snap.CursorX, snap.CursorY, snap.Alternate)
+	h.Write([]byte(text))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
