@@ -142,9 +142,14 @@ func (b *Bridge) Stop(ctx context.Context) (bool, error) {
 }
 
 // Remove stops and removes the container. It reports false when there was
-// none.
+// none. "docker rm -f" of a missing container exits 0 (it only prints the
+// error), so removal is known from the name or id it prints, not its status.
 func (b *Bridge) Remove(ctx context.Context) (bool, error) {
-	return found(b.docker.Remove(ctx, b.Name()))
+	out, err := b.docker.Output(ctx, dockercli.RmArgs(b.Name())...)
+	if removed, err := found(err); !removed || err != nil {
+		return removed, err
+	}
+	return strings.TrimSpace(out) != "", nil
 }
 
 func found(err error) (bool, error) {
