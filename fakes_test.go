@@ -1342,6 +1342,8 @@ var fakeCmds = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"age": fakeCmdAge,
 	// exitcode runs a program and requires an exact exit code.
 	"exitcode": fakeCmdExitcode,
+	// waitfile waits until a file exists (a background command got going).
+	"waitfile": fakeCmdWaitfile,
 }
 
 // fakeCmdDockerlog prints $FAKEDOCKER_LOG for cmp: $WORK becomes "$WORK", and
@@ -1356,18 +1358,19 @@ func fakeCmdDockerlog(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) > 0 && !raw {
 		ts.Fatalf("usage: dockerlog [-raw]")
 	}
+	out := ts.Stdout() // even empty, it replaces the last command's stdout
 	b, err := os.ReadFile(ts.Getenv("FAKEDOCKER_LOG"))
 	if errors.Is(err, os.ErrNotExist) {
 		return // no docker call at all
 	}
 	ts.Check(err)
 	if raw {
-		fmt.Fprint(ts.Stdout(), string(b))
+		fmt.Fprint(out, string(b))
 		return
 	}
-	out, err := fakeMaskLog(string(b), ts.Getenv("WORK"))
+	masked, err := fakeMaskLog(string(b), ts.Getenv("WORK"))
 	ts.Check(err)
-	fmt.Fprint(ts.Stdout(), out)
+	fmt.Fprint(out, masked)
 }
 
 var (
@@ -1440,6 +1443,7 @@ func fakeCmdState(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dir := fakeDir(ts.Getenv("FAKEDOCKER_STATE"))
 	if len(args) == 0 {
+		out := ts.Stdout()
 		st, err := dir.load()
 		ts.Check(err)
 		list := append([]*fakeContainer{}, st.Containers...)
@@ -1449,7 +1453,7 @@ func fakeCmdState(ts *testscript.TestScript, neg bool, args []string) {
 			if state == "exited" {
 				state = "stopped"
 			}
-			fmt.Fprintf(ts.Stdout(), "%s %s\n", c.Name, state)
+			fmt.Fprintf(out, "%s %s\n", c.Name, state)
 		}
 		return
 	}
@@ -1662,5 +1666,27 @@ func fakeCmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// fakeCmdWaitfile waits for a file that a background command creates once
+// it is under way, so that a script can act while it is in flight:
+//
+//	waitfile FILE
+//
+// It gives up after a minute, which only a broken scenario reaches.
+func fakeCmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %s did not appear within a minute", args[0])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
