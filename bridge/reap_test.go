@@ -1,0 +1,200 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"dockerbridge/dockercli"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func newTestReaper(t *testing.T, e *fakeEngine) *Reaper {
+	t.Helper()
+	return &Reaper{Docker: &dockercli.Client{Runner: e}, State: openTestState(t), Idle: 10 * time.Minute}
+}
+
+// Any number of idle containers costs three docker calls: one ps, one
+// inspect, one stop of all of them.
+func TestReapManyInOneStop(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	var names []string
+	for i := range 20 {
+		name := fmt.Sprintf("luzia-p%02d", i)
+		names = append(names, name)
+		e.add(name, true, time.Now().Add(-time.Hour), ProjectLabel+fmt.Sprintf("=p%02d", i))
+		if i%2 == 0 { // half were used long ago, half never
+			busy, err := r.State.Enter(t.Context(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy.Leave()
+			age(t, r.State, name)
+		}
+	}
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(res.Stopped)
+	want := ReapResult{Checked: 20, Stopped: names, Busy: []string{}, Active: []string{}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ps", "container inspect", "stop"}, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+	stops := e.callsOf("stop")
+	if diff := cmp.Diff(append([]string{"stop"}, names...), stops[0]); diff != "" {
+		t.Errorf("stop argv (-want +got):\n%s", diff)
+	}
+	for _, name := range names {
+		if c, _ := e.container(name); c.running {
+			t.Errorf("%s still running", name)
+		}
+	}
+}
+
+// Only what is idle by every measure is stopped: not a container in use, or
+// used lately, or restarted lately; and only containers with the label are
+// looked at.
+func TestReapSkips(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	hourAgo := time.Now().Add(-time.Hour)
+
+	e.add("luzia-active", true, hourAgo, ProjectLabel+"=active")
+	busy, err := r.State.Enter(t.Context(), "luzia-active")
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy.Leave()
+
+	// An exec that began long ago and still runs, in another process.
+	e.add("luzia-busy", true, hourAgo, ProjectLabel+"=busy")
+	letGo := holdElsewhere(t, "enter", r.State.Dir(), "luzia-busy")
+	age(t, r.State, "luzia-busy")
+
+	e.add("luzia-restarted", true, time.Now().Add(-time.Minute), ProjectLabel+"=restarted")
+	busy, _ = r.State.Enter(t.Context(), "luzia-restarted")
+	busy.Leave()
+	age(t, r.State, "luzia-restarted")
+
+	e.add("luzia-idle", true, hourAgo, ProjectLabel+"=idle")
+	e.add("luzia-nolabel", true, hourAgo)
+	e.add("luzia-otherlabel", true, hourAgo, ProjectLabel+"x=y")
+	e.add("luzia-stopped", false, hourAgo, ProjectLabel+"=stopped")
+
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReapResult{
+		Checked: 4,
+		Stopped: []string{"luzia-idle"},
+		Busy:    []string{"luzia-busy"},
+		Active:  []string{"luzia-active", "luzia-restarted"},
+	}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	wantCalls := [][]string{
+		{"ps", "--filter", "label=" + ProjectLabel, "--no-trunc", "--format", "{{.Names}}"},
+		{"container", "inspect", "--format", `{{.Name}}{{"\t"}}{{.State.StartedAt}}`, "luzia-busy", "luzia-idle", "luzia-restarted"},
+		{"stop", "luzia-idle"},
+	}
+	if diff := cmp.Diff(wantCalls, e.calls); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+	for name, running := range map[string]bool{
+		"luzia-active": true, "luzia-busy": true, "luzia-restarted": true, "luzia-idle": false,
+		"luzia-nolabel": true, "luzia-otherlabel": true,
+	} {
+		if c, _ := e.container(name); c.running != running {
+			t.Errorf("%s running %v, want %v", name, c.running, running)
+		}
+	}
+
+	// The reaper let go of everything: the busy exec can finish and a new
+	// one start on the stopped container.
+	letGo()
+	for _, name := range []string{"luzia-busy", "luzia-idle"} {
+		busy, err := r.State.Enter(t.Context(), name)
+		if err != nil {
+			t.Errorf("Enter %s after the reap: %v", name, err)
+			continue
+		}
+		busy.Leave()
+	}
+}
+
+// Nothing idle by activity: ps is the only call.
+func TestReapNothingIdle(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	for _, name := range []string{"luzia-a", "luzia-b"} {
+		e.add(name, true, time.Now().Add(-time.Hour), ProjectLabel+"=x")
+		busy, err := r.State.Enter(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy.Leave()
+	}
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ReapResult{Checked: 2, Stopped: []string{}, Busy: []string{}, Active: []string{"luzia-a", "luzia-b"}}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ps"}, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+}
+
+// A container removed between the ps and the inspect is skipped, and the
+// others are still reaped.
+func TestReapContainerGoneSincePs(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	e.add("luzia-a", true, time.Now().Add(-time.Hour), ProjectLabel+"=a")
+	e.add("luzia-b", true, time.Now().Add(-time.Hour), ProjectLabel+"=b")
+	e.fail("ps", 1, 0, "") // ps prints nothing this time: feed it by hand
+	r.Docker.Runner = psThen{e, "luzia-a\nluzia-b\nluzia-gone\n"}
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"luzia-a", "luzia-b"}, res.Stopped); diff != "" {
+		t.Errorf("stopped (-want +got):\n%s", diff)
+	}
+}
+
+// psThen answers ps with a fixed list and passes every other call on.
+type psThen struct {
+	*fakeEngine
+	list string
+}
+
+func (p psThen) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	code, err := p.fakeEngine.Run(ctx, c)
+	if len(c.Args) > 1 && c.Args[1] == "ps" && c.Stdout != nil {
+		io.WriteString(c.Stdout, p.list)
+	}
+	return code, err
+}
+
+func TestReapDaemonDown(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	e.fail("ps", 1, 1, daemonDownText)
+	if _, err := r.Reap(t.Context()); !errors.Is(err, dockercli.ErrDaemon) {
+		t.Errorf("err = %v, want ErrDaemon", err)
+	}
+}
