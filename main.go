@@ -66,6 +66,9 @@ type CLI struct {
 	Rm     RmCmd     `cmd:"" help:"Stop and remove the container."`
 	Ps     PsCmd     `cmd:"" help:"List every project container."`
 	Reap   ReapCmd   `cmd:"" help:"Stop containers that have sat idle."`
+
+	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
+	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
 }
 
 // app carries what commands share: streams, flags, and the lazily built
@@ -556,4 +559,147 @@ func quoteArgs(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// SnapshotCmd records and restores the workspace with git. With no
+// subcommand it takes a snapshot.
+type SnapshotCmd struct {
+	Take    SnapshotTakeCmd    `cmd:"" default:"withargs" help:"Take a snapshot (the default)."`
+	Ls      SnapshotLsCmd      `cmd:"" help:"List the snapshots, oldest first."`
+	Diff    SnapshotDiffCmd    `cmd:"" help:"Show what changed in the working tree since a snapshot."`
+	Restore SnapshotRestoreCmd `cmd:"" help:"Bring the working tree back to a snapshot, after snapshotting the current state."`
+}
+
+// SnapshotTakeCmd takes a snapshot.
+type SnapshotTakeCmd struct {
+	Message string `short:"m" placeholder:"MSG" help:"Message of the snapshot."`
+}
+
+func (c *SnapshotTakeCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	res, err := b.Snapshot(a.ctx, c.Message)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	if res.Initialized {
+		fmt.Fprintf(a.stdout, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
+	}
+	fmt.Fprintf(a.stdout, "snapshot %d %s (%d files)\n", res.ID, shortSHA(res.SHA), res.Files)
+	return nil
+}
+
+func shortSHA(s string) string { return s[:min(len(s), 12)] }
+
+// SnapshotLsCmd lists snapshots.
+type SnapshotLsCmd struct{}
+
+func (c *SnapshotLsCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	list, err := b.Snapshots(a.ctx)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(list)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSHA\tTIME\tMESSAGE")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.ID, shortSHA(s.SHA), s.Time, s.Message)
+	}
+	return tw.Flush()
+}
+
+// SnapshotDiffCmd shows the changes since a snapshot.
+type SnapshotDiffCmd struct {
+	ID string `arg:"" help:"Snapshot number (see snapshot ls) or commit id."`
+}
+
+func (c *SnapshotDiffCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	res, err := b.SnapshotDiff(a.ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	fmt.Fprint(a.stdout, res.Diff)
+	if res.Diff == "" {
+		fmt.Fprintf(a.stderr, "no changes since snapshot %s\n", c.ID)
+	}
+	return nil
+}
+
+// SnapshotRestoreCmd restores a snapshot.
+type SnapshotRestoreCmd struct {
+	ID string `arg:"" help:"Snapshot number (see snapshot ls) or commit id."`
+}
+
+func (c *SnapshotRestoreCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	res, err := b.Restore(a.ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "restored snapshot %s: %d files written, %d removed\n", c.ID, res.Written, res.Removed)
+	fmt.Fprintf(a.stdout, "the state before is snapshot %d (undo with: dockerbridge snapshot restore %d)\n", res.Undo.ID, res.Undo.ID)
+	return nil
+}
+
+// CommitCmd commits the workspace.
+type CommitCmd struct {
+	Message string   `short:"m" required:"" placeholder:"MSG" help:"Commit message."`
+	Trailer []string `sep:"none" placeholder:"K=V" help:"Add a trailer line \"K: V\" (repeatable)."`
+}
+
+func (c *CommitCmd) Run(a *app) error {
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	for _, t := range c.Trailer {
+		if _, err := bridge.Trailer(t); err != nil {
+			return usageError{err}
+		}
+	}
+	res, err := b.Commit(a.ctx, c.Message, c.Trailer)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	if res.Initialized {
+		fmt.Fprintf(a.stdout, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
+	}
+	if !res.Committed {
+		fmt.Fprintln(a.stdout, "nothing to commit")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "committed %s: %d files changed, %d insertions(+), %d deletions(-)\n", shortSHA(res.SHA), res.FilesChanged, res.Insertions, res.Deletions)
+	return nil
 }
