@@ -328,7 +328,9 @@ func RunArgs(target, id string, scrollback int) []string {
 // The command goes through eval of one single-quoted word, so that
 //
 //   - a heredoc, a comment on the last line, a trailing ';' or an unclosed
-//     quote stay inside the eval and cannot swallow what follows;
+//     quote stay inside the eval and cannot swallow what follows; "command"
+//     keeps a syntax or set -u error in it from aborting the line in a POSIX
+//     shell such as dash, so the signal still comes;
 //   - the whole line is read before anything runs, so the echo of the
 //     typed text comes before the start marker, whatever the line editor;
 //   - under set -u nothing unset is referenced.
@@ -338,7 +340,7 @@ func RunArgs(target, id string, scrollback int) []string {
 // bash's history where HISTCONTROL has ignorespace.
 func RunScript(command, id, signal string) string {
 	return " printf '%s-%s\\n' DBS " + id +
-		"; eval " + ShellQuote(command) +
+		"; command eval " + ShellQuote(command) +
 		"; __db_rc=$?; printf '\\n%s-%s %s\\n' DBE " + id + ` "$__db_rc"; ` + signal
 }
 

@@ -1,0 +1,469 @@
+package tmuxcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"dockerbridge/dockercli"
+)
+
+// call is one invocation a fakeRunner received, global flags stripped.
+type call struct {
+	Args  []string
+	Stdin string
+}
+
+// fakeRunner answers each tmux call with reply and records it.
+type fakeRunner struct {
+	mu    sync.Mutex
+	calls []call
+	reply func(n int, c call) (stdout, stderr string, code int)
+	// block makes a call wait for its context when it returns true.
+	block func(c call) bool
+}
+
+func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	got := call{Args: c.Args[6:]}
+	if c.Stdin != nil {
+		b, err := io.ReadAll(c.Stdin)
+		if err != nil {
+			return -1, err
+		}
+		got.Stdin = string(b)
+	}
+	f.mu.Lock()
+	n := len(f.calls)
+	f.calls = append(f.calls, got)
+	f.mu.Unlock()
+	if f.block != nil && f.block(got) {
+		<-ctx.Done()
+		return -1, ctx.Err()
+	}
+	if f.reply == nil {
+		return 0, nil
+	}
+	out, errText, code := f.reply(n, got)
+	if c.Stdout != nil {
+		_, _ = io.WriteString(c.Stdout, out)
+	}
+	if c.Stderr != nil {
+		_, _ = io.WriteString(c.Stderr, errText)
+	}
+	return code, nil
+}
+
+func (f *fakeRunner) argv() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var a [][]string
+	for _, c := range f.calls {
+		a = append(a, c.Args)
+	}
+	return a
+}
+
+func newFake(f *fakeRunner) *Server {
+	n := 0
+	return &Server{Runner: f, NewID: func() string { n++; return fmt.Sprintf("db-%d", n) }}
+}
+
+// state renders a snapshot reply.
+func state(cmd string, x, y int, screen ...string) string {
+	return fmt.Sprintf("%d\t%d\t0\t200\t50\t0\t0\t\t%%1\t%s\n", x, y, cmd) + Text(screen)
+}
+
+func TestSendChoosesLiteralOrPaste(t *testing.T) {
+	big := strings.Repeat("x", PasteThreshold+1)
+	for _, tc := range []struct {
+		name  string
+		text  string
+		o     SendOptions
+		want  [][]string
+		stdin string
+	}{
+		{
+			name: "one short line: typed, then Enter on its own",
+			text: "ls;",
+			want: [][]string{LiteralArgs("=s:", "ls;"), EnterArgs("=s:")},
+		},
+		{
+			name: "no enter",
+			text: "Enter",
+			o:    SendOptions{NoEnter: true},
+			want: [][]string{{"send-keys", "-t", "=s:", "-l", "--", "Enter"}},
+		},
+		{
+			name:  "several lines: pasted",
+			text:  "a\nb\n",
+			want:  [][]string{PasteArgs("=s:", "db-1"), EnterArgs("=s:")},
+			stdin: "a\nb\n",
+		},
+		{
+			name:  "long: pasted",
+			text:  big,
+			o:     SendOptions{NoEnter: true},
+			want:  [][]string{PasteArgs("=s:", "db-1")},
+			stdin: big,
+		},
+		{
+			name: "nothing but Enter",
+			want: [][]string{EnterArgs("=s:")},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRunner{}
+			if err := newFake(f).Send(context.Background(), "s", tc.text, tc.o); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, f.argv()); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if got := f.calls[0].Stdin; got != tc.stdin {
+				t.Errorf("stdin = %.40q (%d bytes), want %.40q (%d bytes)", got, len(got), tc.stdin, len(tc.stdin))
+			}
+		})
+	}
+}
+
+func TestVerifyEnterRetries(t *testing.T) {
+	// The screen changes only after the third Enter.
+	f := &fakeRunner{}
+	enters := 0
+	f.reply = func(n int, c call) (string, string, int) {
+		// A call that presses Enter reports the screen from before it.
+		changed := enters >= 3
+		if c.Args[len(c.Args)-1] == "Enter" {
+			enters++
+		}
+		if changed {
+			return state("bash", 2, 1, "$ x", "$ "), "", 0
+		}
+		return state("bash", 3, 0, "$ x"), "", 0
+	}
+	if err := newFake(f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true}); err != nil {
+		t.Fatal(err)
+	}
+	if enters != 3 {
+		t.Errorf("Enter pressed %d times, want 3", enters)
+	}
+
+	// A screen that never changes: four presses, then an error.
+	f = &fakeRunner{reply: func(int, call) (string, string, int) { return state("bash", 3, 0, "$ x"), "", 0 }}
+	err := newFake(f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true})
+	if err == nil || !strings.Contains(err.Error(), "did not change after 4 presses") {
+		t.Errorf("err = %v, want the screen did not change", err)
+	}
+}
+
+func TestNoSessionIsOneLine(t *testing.T) {
+	for _, stderr := range []string{"can't find session: web\n", "no server running on /tmp/tmux-0/dockerbridge\n"} {
+		f := &fakeRunner{reply: func(int, call) (string, string, int) { return "", stderr, 1 }}
+		s := newFake(f)
+		for name, err := range map[string]error{
+			"send":    s.Send(context.Background(), "web", "x", SendOptions{}),
+			"keys":    s.Keys(context.Background(), "web", 0, "C-c"),
+			"kill":    s.Kill(context.Background(), "web"),
+			"capture": func() error { _, err := s.Capture(context.Background(), "web", CaptureOptions{}); return err }(),
+			"run": func() error {
+				_, err := s.Run(context.Background(), "web", "true", RunOptions{Timeout: time.Second})
+				return err
+			}(),
+		} {
+			if err == nil || err.Error() != "tmux: no session web" || !errors.Is(err, ErrNoSession) {
+				t.Errorf("%s with %q: err = %v, want tmux: no session web", name, stderr, err)
+			}
+		}
+	}
+	f := &fakeRunner{reply: func(int, call) (string, string, int) { return "", "no server running on /tmp/x\n", 1 }}
+	panes, err := newFake(f).List(context.Background())
+	if err != nil || panes == nil || len(panes) != 0 {
+		t.Errorf("List with no server = %#v, %v; want an empty list", panes, err)
+	}
+	f = &fakeRunner{reply: func(int, call) (string, string, int) { return "", "duplicate session: web\n", 1 }}
+	_, _, err = newFake(f).New(context.Background(), NewOptions{Name: "web"}, 0)
+	if err == nil || err.Error() != "tmux: session web already exists" {
+		t.Errorf("New of a taken name: %v", err)
+	}
+}
+
+func TestCallDeadline(t *testing.T) {
+	f := &fakeRunner{block: func(call) bool { return true }}
+	s := newFake(f)
+	s.CallTimeout = 50 * time.Millisecond
+	err := s.Keys(context.Background(), "s", 0, "C-c")
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("a hung tmux call: err = %v, want ErrTimeout", err)
+	}
+}
+
+func TestRunParsesItsOwnChannel(t *testing.T) {
+	f := &fakeRunner{reply: func(n int, c call) (string, string, int) {
+		return state("bash", 2, 6, "$ echo", "DBS-db-0", "stale", "", "DBE-db-0 9", "DBS-db-1", "hi", "", "DBE-db-1 3", "$ "), "", 0
+	}}
+	res, err := newFake(f).Run(context.Background(), "s", "echo hi; exit 3", RunOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RunResult{Output: "hi\n", ExitCode: 3, Status: StatusCompleted, Channel: "db-1"}
+	res.ElapsedMS = 0
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{RunArgs("=s:", "db-1", DefaultScrollback)}, f.argv()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if want := RunScript("echo hi; exit 3", "db-1", "tmux -L dockerbridge wait-for -S db-1"); f.calls[0].Stdin != want {
+		t.Errorf("stdin = %q, want %q", f.calls[0].Stdin, want)
+	}
+}
+
+func TestRunLongOutputTakesEverything(t *testing.T) {
+	f := &fakeRunner{reply: func(n int, c call) (string, string, int) {
+		if n == 0 {
+			return state("bash", 2, 3, "tail of it", "", "DBE-db-1 0", "$ "), "", 0
+		}
+		return state("bash", 2, 3, "DBS-db-1", "head", "tail of it", "", "DBE-db-1 0", "$ "), "", 0
+	}}
+	res, err := newFake(f).Run(context.Background(), "s", "x", RunOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Output != "head\ntail of it\n" || res.Truncated {
+		t.Errorf("result = %+v", res)
+	}
+	if got := f.argv()[1]; !strings.Contains(strings.Join(got, " "), "-S - -E -") {
+		t.Errorf("second call = %q, want a capture of everything", got)
+	}
+}
+
+func TestRunBusyTypesNothing(t *testing.T) {
+	f := &fakeRunner{reply: func(int, call) (string, string, int) {
+		return BusyMarker + " 0 vim\n" + state("vim", 0, 0, "~"), "", 0
+	}}
+	_, err := newFake(f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
+	if !errors.Is(err, ErrNotShell) || !strings.Contains(err.Error(), "is running vim") {
+		t.Errorf("err = %v, want ErrNotShell naming vim", err)
+	}
+}
+
+func TestRunShellExited(t *testing.T) {
+	f := &fakeRunner{reply: func(int, call) (string, string, int) {
+		return "0\t3\t0\t200\t50\t0\t1\t7\t%1\tbash\n" + Text([]string{"$ x", "DBS-db-1", "bye", "", "Pane is dead (status 7, Mon)"}), "", 0
+	}}
+	res, err := newFake(f).Run(context.Background(), "s", "echo bye; exit 7", RunOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 7 || !res.ShellExited || res.Output != "bye\n" || res.Status != StatusCompleted {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestRunTimeoutKeepsOutputSoFar(t *testing.T) {
+	f := &fakeRunner{
+		block: func(c call) bool { return c.Args[0] == "set-hook" },
+		reply: func(int, call) (string, string, int) { return state("sleep", 0, 3, "$ x", "DBS-db-1", "begun"), "", 0 },
+	}
+	res, err := newFake(f).Run(context.Background(), "s", "echo begun; sleep 9", RunOptions{Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusTimeout || res.ExitCode != -1 || res.Output != "begun\n" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestWaitIdleWaitsForTheLastChange(t *testing.T) {
+	// The screen grows for the first 8 polls, then stays.
+	f := &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		lines := []string{}
+		for i := 0; i <= min(n, 8); i++ {
+			lines = append(lines, fmt.Sprintf("line %d", i))
+		}
+		return state("prog", 0, len(lines), lines...), "", 0
+	}
+	start := time.Now()
+	res, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 10 * time.Second, Interval: 20 * time.Millisecond, Idle: 100 * time.Millisecond})
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || !strings.HasSuffix(res.Content, "line 8\n") {
+		t.Errorf("result = %+v, want idle with the last line", res)
+	}
+	if res.Polls < 9+5 {
+		t.Errorf("idle after %d polls: it cannot be idle for 100ms at 20ms before poll 14", res.Polls)
+	}
+	// Never more than one call per interval (plus the first).
+	if max := int(elapsed/(20*time.Millisecond)) + 1; res.Polls > max {
+		t.Errorf("%d polls in %s: more than one per 20ms interval", res.Polls, elapsed)
+	}
+}
+
+func TestWaitIdleIgnoresMaskedText(t *testing.T) {
+	f := &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		return state("prog", 0, 1, fmt.Sprintf("working %c", `|/-\`[n%4]), ""), "", 0
+	}
+	o := WaitOptions{Timeout: 400 * time.Millisecond, Interval: 10 * time.Millisecond, Idle: 60 * time.Millisecond}
+	res, err := newFake(f).WaitIdle(context.Background(), "s", o)
+	if err != nil || res.OK {
+		t.Fatalf("a spinner is idle without --ignore: %+v, %v", res, err)
+	}
+	o.Ignore = regexp.MustCompile(`(?m)[|/\\-]$`)
+	res, err = newFake(f).WaitIdle(context.Background(), "s", o)
+	if err != nil || !res.OK {
+		t.Fatalf("a masked spinner is not idle: %+v, %v", res, err)
+	}
+}
+
+func TestWaitPrompt(t *testing.T) {
+	f := &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		if n < 3 {
+			return state("python3", 0, 1, ">>> 1+1"), "", 0
+		}
+		return state("python3", 4, 2, ">>> 1+1", "2", ">>> "), "", 0
+	}
+	res, err := newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Match != ">>> " || res.Polls != 4 {
+		t.Errorf("result = %+v", res)
+	}
+	if got := f.argv()[0]; !strings.Contains(strings.Join(got, " "), "-S -100") {
+		t.Errorf("poll = %q, want recent history included", got)
+	}
+
+	// --changed: the prompt on the screen when the wait begins does not count.
+	f = &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		if n < 2 {
+			return state("python3", 4, 0, ">>> "), "", 0
+		}
+		return state("python3", 4, 1, ">>> x", ">>> "), "", 0
+	}
+	res, err = newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond, Changed: true})
+	if err != nil || !res.OK || res.Polls != 3 {
+		t.Errorf("--changed: %+v, %v; want a match on the third poll", res, err)
+	}
+
+	// A timeout is a result, not an error.
+	f = &fakeRunner{reply: func(int, call) (string, string, int) { return state("python3", 0, 0, "busy"), "", 0 }}
+	res, err = newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`>>> $`), WaitOptions{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
+	if err != nil || res.OK || res.Content != "busy\n" {
+		t.Errorf("timeout: %+v, %v", res, err)
+	}
+}
+
+func TestWaitShellNeedsASettledPrompt(t *testing.T) {
+	// Poll 0: output with '$' while sleep runs; 1: a '$ ' at the cursor
+	// while bash is in the foreground between two commands; 2: changed
+	// again; 3 and 4: a real prompt, unchanged.
+	screens := []string{
+		state("sleep", 0, 1, "cost $5 $", ""),
+		state("bash", 2, 1, "cost $5 $", "$ "),
+		state("bash", 0, 2, "cost $5 $", "$ ", ""),
+		state("bash", 7, 3, "cost $5 $", "$ ", "done", "user$ "),
+		state("bash", 7, 3, "cost $5 $", "$ ", "done", "user$ "),
+	}
+	f := &fakeRunner{reply: func(n int, c call) (string, string, int) { return screens[min(n, len(screens)-1)], "", 0 }}
+	res, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Polls != 5 || res.Match != "user$" {
+		t.Errorf("result = %+v, want the prompt on poll 5", res)
+	}
+}
+
+func TestWaitOnDeadPaneFails(t *testing.T) {
+	f := &fakeRunner{reply: func(int, call) (string, string, int) {
+		return "0\t1\t0\t200\t50\t0\t1\t2\t%1\tbash\n" + Text([]string{"boom"}), "", 0
+	}}
+	_, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "exited with status 2") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestNewWaitsUntilDrawn(t *testing.T) {
+	f := &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		switch {
+		case n == 0:
+			return "%4\n", "", 0
+		case n < 3:
+			return state("python3", 0, 0), "", 0
+		}
+		return state("python3", 4, 0, ">>> "), "", 0
+	}
+	pane, drawn, err := newFake(f).New(context.Background(), NewOptions{Name: "py", Command: "python3"}, 5*time.Second)
+	if err != nil || pane != "%4" || !drawn {
+		t.Fatalf("New = %q, %v, %v", pane, drawn, err)
+	}
+	if got := f.argv(); len(got) != 4 || got[1][3] != "%4" {
+		t.Errorf("calls = %q, want creation then polls of %%4 until drawn", got)
+	}
+}
+
+// TestRunScriptInRealShells runs the script RunScript builds through bash
+// and sh (no tmux: the signal is an echo) for the shapes of command that
+// break other controllers.
+func TestRunScriptInRealShells(t *testing.T) {
+	for _, sh := range []string{"bash", "sh"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			t.Fatalf("%s is needed: %v", sh, err)
+		}
+		for _, tc := range []struct {
+			name, command, out string
+			code               int
+		}{
+			{"exit code", "false", "", 1},
+			{"exit code 3", "(exit 3)", "", 3},
+			{"heredoc", "cat <<EOF\nx $((1+1))\nEOF", "x 2\n", 0},
+			{"quoted heredoc", "cat <<'EOF'\n$HOME 'q'\nEOF", "$HOME 'q'\n", 0},
+			{"comment on the last line", "echo a # a comment", "a\n", 0},
+			{"comment line last", "echo a\n# only a comment", "a\n", 0},
+			{"trailing ;", "echo a;", "a\n", 0},
+			{"set -u", "set -u; echo ${UNSET_X:-ok}", "ok\n", 0},
+			{"single quotes", `echo 'it'"'"'s'`, "it's\n", 0},
+			{"no final newline", "printf abc", "abc", 0},
+			{"unclosed quote", `echo "oops`, "", 2},
+		} {
+			t.Run(sh+"/"+tc.name, func(t *testing.T) {
+				script := RunScript(tc.command, "db-x", "echo SIGNALLED") + "\n"
+				cmd := exec.Command(sh)
+				cmd.Stdin = strings.NewReader(script)
+				b, _ := cmd.CombinedOutput()
+				got := string(b)
+				if !strings.HasSuffix(got, "SIGNALLED\n") {
+					t.Fatalf("no signal after the command; output:\n%s", got)
+				}
+				lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+				out, code, started, ended := RunOutput(lines, "db-x")
+				if !started || !ended {
+					t.Fatalf("markers missing; output:\n%s", got)
+				}
+				if code != tc.code {
+					t.Errorf("exit code %d, want %d; output:\n%s", code, tc.code, got)
+				}
+				if tc.code != 2 && out != tc.out {
+					t.Errorf("output %q, want %q", out, tc.out)
+				}
+			})
+		}
+	}
+}
