@@ -170,20 +170,26 @@ func (s *Server) call(ctx context.Context, timeout time.Duration, stdin io.Reade
 	return out.String(), nil
 }
 
-// verbOf names a call for messages: its commands, without their arguments.
+// verbOf names a call for messages: its first command that is not a mere
+// option setting.
 func verbOf(args []string) string {
-	var verbs []string
+	first := ""
 	next := true
 	for _, a := range args {
 		if next {
-			verbs = append(verbs, a)
+			if first == "" {
+				first = a
+			}
+			if a != "set-option" && a != "set-hook" {
+				return a
+			}
 		}
 		next = a == ";"
 	}
-	if len(verbs) == 0 {
+	if first == "" {
 		return "tmux"
 	}
-	return verbs[len(verbs)-1]
+	return first
 }
 
 func (s *Server) id() string {
