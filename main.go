@@ -140,6 +140,9 @@ func (a *app) finish(err error) int {
 		return int(code)
 	case errors.As(err, &usage):
 		fmt.Fprintf(a.stderr, "dockerbridge: %v (see dockerbridge --help)\n", usage.error)
+		if a.g.JSON {
+			a.printJSON(map[string]any{"success": false, "error": usage.error.Error()})
+		}
 		return 2
 	}
 	msg := message(err, a.g.Docker)
