@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 //	trap                  report SIGTERM on stderr instead of dying of it
 //	ready                 print "ready\n" on stdout
 //	block                 sleep (an hour)
-//	orphan                start a blocking child that keeps stdout open, print its pid, exit 0
+//	orphan FILE           start a blocking child that keeps stdout open, write its pid to FILE, exit 0
 //	die                   kill itself with SIGKILL
 func helper(args []string) int {
 	for len(args) > 0 {
@@ -87,13 +88,20 @@ func helper(args []string) int {
 		case "block":
 			time.Sleep(time.Hour)
 		case "orphan":
+			if len(args) == 0 {
+				fmt.Fprintln(os.Stderr, "helper: missing argument")
+				return 2
+			}
 			child := exec.Command(os.Args[0], "block")
 			child.Stdout = os.Stdout
 			if err := child.Start(); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 2
 			}
-			fmt.Println(child.Process.Pid)
+			if err := os.WriteFile(args[0], []byte(strconv.Itoa(child.Process.Pid)), 0o600); err != nil {
+				_ = child.Process.Kill()
+				return 2
+			}
 			return 0
 		case "die":
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -306,7 +314,7 @@ func TestOSRunnerCancel(t *testing.T) {
 				var stderr bytes.Buffer
 				c := helperCmd(tt.words...)
 				c.Stdout, c.Stderr = stdout, &stderr
-				code, err := OSRunner{WaitDelay: time.Second}.Run(ctx, c)
+				code, err := OSRunner{WaitDelay: 2 * time.Second}.Run(ctx, c)
 				if !errors.Is(err, want) {
 					t.Errorf("err = %v, want errors.Is %v", err, want)
 				}
@@ -339,15 +347,18 @@ func TestOSRunnerTimeout(t *testing.T) {
 // A process that exits while a child it left behind holds stdout open: the
 // code stands once WaitDelay has closed the pipes.
 func TestOSRunnerOrphanHoldsPipe(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
 	var stdout bytes.Buffer
-	c := helperCmd("orphan")
+	c := helperCmd("orphan", pidFile)
 	c.Stdout = &stdout
 	code, err := OSRunner{WaitDelay: 300 * time.Millisecond}.Run(t.Context(), c)
-	line, _, _ := strings.Cut(stdout.String(), "\n")
-	if pid, perr := strconv.Atoi(line); perr == nil {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	if b, rerr := os.ReadFile(pidFile); rerr == nil {
+		pid, _ := strconv.Atoi(string(b))
+		if pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	} else {
-		t.Errorf("no child pid in stdout %q", stdout.String())
+		t.Errorf("no child pid: %v", rerr)
 	}
 	if err != nil || code != 0 {
 		t.Errorf("Run = %d, %v; want 0, nil", code, err)
