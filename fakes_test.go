@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1075,7 +1076,17 @@ func (d *fakeDockerCall) exec(args []string) int {
 		fmt.Fprintf(d.stderr, fakeMsgNotRunning+"\n", c.ID)
 		return 1
 	}
-	hv, err := newFakeHostView(c.Mounts)
+	mounts := c.Mounts
+	if len(argv) > 2 && argv[1] == "-c" && strings.Contains(argv[2], "/proc") {
+		view, err := d.procView(c)
+		if err != nil {
+			fmt.Fprintf(d.stderr, "fakedocker: %v\n", err)
+			return 125
+		}
+		defer os.RemoveAll(view)
+		mounts = append(mounts, fakeMount{Source: view, Destination: "/proc"})
+	}
+	hv, err := newFakeHostView(mounts)
 	if err != nil {
 		fmt.Fprintf(d.stderr, "fakedocker: %v\n", err)
 		return 125
@@ -1131,6 +1142,36 @@ func (d *fakeDockerCall) exec(args []string) int {
 	}
 	fmt.Fprintf(d.stdout, "OCI runtime exec failed: %v: unknown\r\n", err)
 	return 126
+}
+
+// procView stands in for the container's PID namespace: a directory like
+// /proc whose numeric entries are only the container's processes (those
+// whose environment carries its HOSTNAME, which every exec sets and children
+// inherit) and whose other entries lead to the host's. A script that scans
+// /proc then sees what it would in the container, not every host process.
+func (d *fakeDockerCall) procView(c *fakeContainer) (string, error) {
+	view, err := os.MkdirTemp(string(d.dir), "proc-")
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return "", err
+	}
+	mark := "HOSTNAME=" + c.ID[:12]
+	for _, e := range entries {
+		name := e.Name()
+		if _, err := strconv.Atoi(name); err == nil {
+			env, err := os.ReadFile(filepath.Join("/proc", name, "environ"))
+			if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), mark) {
+				continue
+			}
+		}
+		if err := os.Symlink(filepath.Join("/proc", name), filepath.Join(view, name)); err != nil {
+			return "", err
+		}
+	}
+	return view, nil
 }
 
 // fakeLookPath finds prog on the PATH of env, as the container's runtime would.
@@ -1344,12 +1385,15 @@ var fakeCmds = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"exitcode": fakeCmdExitcode,
 	// waitfile waits until a file exists (a background command got going).
 	"waitfile": fakeCmdWaitfile,
+	// pidgone checks that the processes named in pid files have ended.
+	"pidgone": fakeCmdPidgone,
 }
 
-// fakeCmdDockerlog prints $FAKEDOCKER_LOG for cmp: $WORK becomes "$WORK", and
-// the exec id, the created label's time (only when it has the ISO form the
-// original writes), and each multi-line "-c" script become placeholders. With
-// -raw it prints the log as it is.
+// fakeCmdDockerlog prints $FAKEDOCKER_LOG for cmp: $WORK becomes "$WORK",
+// and these become placeholders: the exec id (also as the kill script's
+// argument), the created label's time (only when it has the ISO form the
+// original writes), and each multi-line "-c" script. With -raw it prints the
+// log as it is.
 func fakeCmdDockerlog(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! dockerlog")
@@ -1375,7 +1419,7 @@ func fakeCmdDockerlog(ts *testscript.TestScript, neg bool, args []string) {
 
 var (
 	fakeCreatedRE = regexp.MustCompile(`^luzia\.created=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
-	fakeExecIDRE  = regexp.MustCompile(`^DOCKERBRIDGE_EXEC_ID=[0-9a-f]{24}$`)
+	fakeExecIDRE  = regexp.MustCompile(`^(DOCKERBRIDGE_EXEC_ID=)?[0-9a-f]{24}$`)
 )
 
 func fakeMaskLog(log, work string) (string, error) {
@@ -1398,7 +1442,7 @@ func fakeMaskLog(log, work string) (string, error) {
 			case fakeCreatedRE.MatchString(a):
 				out.WriteString(strconv.Quote("luzia.created=<ISO>"))
 			case fakeExecIDRE.MatchString(a):
-				out.WriteString(strconv.Quote("DOCKERBRIDGE_EXEC_ID=<ID>"))
+				out.WriteString(strconv.Quote(a[:len(a)-24] + "<ID>"))
 			default:
 				if work != "" {
 					a = strings.ReplaceAll(a, work, "$WORK")
@@ -1688,5 +1732,33 @@ func fakeCmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("waitfile: %s did not appear within a minute", args[0])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fakeCmdPidgone checks that each process whose pid a file holds has ended:
+//
+//	pidgone FILE...
+//
+// A zombie has ended: its parent, a fake docker exec, is gone, and the
+// machine's init may reap it late.
+func fakeCmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: pidgone FILE...")
+	}
+	for _, file := range args {
+		pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(file)))
+		if err != nil {
+			ts.Fatalf("pidgone: %s: %v", file, err)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		ts.Check(err)
+		// The state follows the command name, which is in parentheses.
+		_, rest, _ := bytes.Cut(stat, []byte(") "))
+		if len(rest) == 0 || rest[0] != 'Z' {
+			ts.Fatalf("pidgone: process %d (%s) is still running: %s", pid, file, stat)
+		}
 	}
 }
