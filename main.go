@@ -594,11 +594,19 @@ func (c *SnapshotTakeCmd) Run(a *app) error {
 	if res.Initialized {
 		fmt.Fprintf(a.stdout, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
 	}
-	fmt.Fprintf(a.stdout, "snapshot %d %s (%d files)\n", res.ID, shortSHA(res.SHA), res.Files)
+	fmt.Fprintf(a.stdout, "snapshot %d %s (%s)\n", res.ID, shortSHA(res.SHA), plural(res.Files, "file"))
 	return nil
 }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }
+
+// plural says "1 file", "2 files", as git does.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
 
 // SnapshotLsCmd lists snapshots.
 type SnapshotLsCmd struct{}
@@ -667,7 +675,7 @@ func (c *SnapshotRestoreCmd) Run(a *app) error {
 		a.printJSON(res)
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "restored snapshot %s: %d files written, %d removed\n", c.ID, res.Written, res.Removed)
+	fmt.Fprintf(a.stdout, "restored snapshot %s: %s written, %d removed\n", c.ID, plural(res.Written, "file"), res.Removed)
 	fmt.Fprintf(a.stdout, "the state before is snapshot %d (undo with: dockerbridge snapshot restore %d)\n", res.Undo.ID, res.Undo.ID)
 	return nil
 }
@@ -703,6 +711,7 @@ func (c *CommitCmd) Run(a *app) error {
 		fmt.Fprintln(a.stdout, "nothing to commit")
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "committed %s: %d files changed, %d insertions(+), %d deletions(-)\n", shortSHA(res.SHA), res.FilesChanged, res.Insertions, res.Deletions)
+	fmt.Fprintf(a.stdout, "committed %s: %s changed, %s(+), %s(-)\n", shortSHA(res.SHA),
+		plural(res.FilesChanged, "file"), plural(res.Insertions, "insertion"), plural(res.Deletions, "deletion"))
 	return nil
 }

@@ -33,7 +33,9 @@ cd /workspace || exit 94
 ident=()
 tmps=()
 trap 'rm -f -- "${tmps[@]}"' EXIT
-excl=(':(exclude,top).tmp' ':(exclude,top).npm')
+# The bracket keeps git add from naming .tmp itself, which it would report
+# as "ignored by one of your .gitignore files" and fail, where it is ignored.
+excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*')
 g() { git -c safe.directory=/workspace -c core.quotePath=false "${ident[@]}" "$@"; }
 die() { printf '%s\n' "$*" >&2; exit 95; }
 
@@ -54,6 +56,9 @@ repo() {
   g init -q >/dev/null || exit 95
   echo initialized=1
   gd=$(g rev-parse --absolute-git-dir) || exit 95
+  # A repository made here should not list the container's own directories
+  # as untracked: git status then matches what a commit takes.
+  printf '/.tmp/\n/.npm/\n' >>"$gd/info/exclude"
 }
 
 who() {
