@@ -389,30 +389,41 @@ func leftBehind(t *testing.T, id string) []string {
 
 // A timeout gives the original's dict, and the kill exec carries the exec
 // id of the exec it ends, so that what the command left running goes too.
+// The second case runs the kill script itself over the host's processes:
+// it forks a grep per process, which takes seconds on a busy host, so only
+// -short leaves it out (CI runs it).
 func TestExecTimeout(t *testing.T) {
-	e := newFakeEngine(t)
-	e.add("luzia-x", true, time.Now())
-	ids := execIDs(e)
-	b := newTestBridge(t, e)
-	got, err := b.Exec(t.Context(), "echo started; sleep 30 & wait", ExecOptions{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := ExecResult{Output: "started\n", Error: "Command timed out after 1s", ExitCode: -1, TimedOut: true}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("result (-want +got):\n%s", diff)
-	}
-	if len(*ids) != 1 {
-		t.Fatalf("exec ids %q, want one", *ids)
-	}
-	if diff := cmp.Diff(*ids, e.kills); diff != "" {
-		t.Errorf("kill execs (-exec ids +kill ids):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"exec bash", "exec bash"}, e.summary()); diff != "" {
-		t.Errorf("docker calls (-want +got):\n%s", diff)
-	}
-	if pids := leftBehind(t, (*ids)[0]); len(pids) > 0 {
-		t.Errorf("processes of the exec left running: %v", pids)
+	for _, realKills := range []bool{false, true} {
+		t.Run(fmt.Sprintf("real kill script %v", realKills), func(t *testing.T) {
+			if realKills && testing.Short() {
+				t.Skip("slow on a busy host; CI runs it without -short")
+			}
+			e := newFakeEngine(t)
+			e.realKills = realKills
+			e.add("luzia-x", true, time.Now())
+			ids := execIDs(e)
+			b := newTestBridge(t, e)
+			got, err := b.Exec(t.Context(), "echo started; sleep 30 & wait", ExecOptions{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ExecResult{Output: "started\n", Error: "Command timed out after 1s", ExitCode: -1, TimedOut: true}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			if len(*ids) != 1 {
+				t.Fatalf("exec ids %q, want one", *ids)
+			}
+			if diff := cmp.Diff(*ids, e.kills); diff != "" {
+				t.Errorf("kill execs (-exec ids +kill ids):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"exec bash", "exec bash"}, e.summary()); diff != "" {
+				t.Errorf("docker calls (-want +got):\n%s", diff)
+			}
+			if pids := leftBehind(t, (*ids)[0]); len(pids) > 0 {
+				t.Errorf("processes of the exec left running: %v", pids)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +49,10 @@ type fakeEngine struct {
 	// beforeRun, when set, runs before each docker run is interpreted.
 	beforeRun func()
 	runDelay  time.Duration
+	// realKills runs the kill script itself on the host. It reads every
+	// process's environment with a grep each, which takes seconds on a
+	// busy host, so by default the fake does the same in Go.
+	realKills bool
 }
 
 type fakeContainer struct {
@@ -472,10 +479,15 @@ func (e *fakeEngine) exec(ctx context.Context, args []string, c dockercli.Cmd, s
 		fmt.Fprintf(stderr, e.notRunningText, ctr.id)
 		return 1, nil
 	}
-	if len(command) >= 5 && command[0] == "bash" && command[2] == killScript {
+	isKill := len(command) >= 5 && command[0] == "bash" && command[2] == killScript
+	if isKill {
 		e.kills = append(e.kills, command[4])
 	}
 	e.mu.Unlock()
+	if isKill && !e.realKills {
+		killByExecID(command[4])
+		return 0, nil
+	}
 	argv := []string{"env", "-C", e.ws}
 	for _, a := range command {
 		argv = append(argv, strings.ReplaceAll(a, Workspace, e.ws))
@@ -485,6 +497,22 @@ func (e *fakeEngine) exec(ctx context.Context, args []string, c dockercli.Cmd, s
 		local.Stdin = c.Stdin
 	}
 	return dockercli.OSRunner{WaitDelay: 500 * time.Millisecond}.Run(ctx, local)
+}
+
+// killByExecID kills every host process whose environment carries the exec
+// id, as the kill script does in a container.
+func killByExecID(id string) {
+	want := []byte("\x00" + ExecIDVar + "=" + id + "\x00")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), want) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // hostIDs answers id -u/-g for the project user on the host.
