@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ import (
 
 	"dockerbridge/bridge"
 	"dockerbridge/dockercli"
+	"dockerbridge/tmuxcli"
 )
 
 var version = "dev"
@@ -66,6 +68,7 @@ type CLI struct {
 	Rm     RmCmd     `cmd:"" help:"Stop and remove the container."`
 	Ps     PsCmd     `cmd:"" help:"List every project container."`
 	Reap   ReapCmd   `cmd:"" help:"Stop containers that have sat idle."`
+	Tmux   TmuxCmd   `cmd:"" help:"Drive interactive programs through tmux: new, send, keys, capture, wait-prompt, wait-idle, wait-shell, run, interrupt, kill, ls."`
 
 	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
 	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
@@ -495,8 +498,9 @@ func (c *PsCmd) Run(a *app) error {
 
 // ReapCmd stops idle containers.
 type ReapCmd struct {
-	Idle  time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
-	Watch time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
+	Idle     time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
+	Watch    time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
+	Projects []string      `arg:"" optional:"" name:"project" help:"Only these projects (default: every container with the luzia.project label)."`
 }
 
 func (c *ReapCmd) Run(a *app) error {
@@ -504,7 +508,7 @@ func (c *ReapCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle}
+	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle, Projects: c.Projects}
 	if c.Watch <= 0 {
 		res, err := r.Reap(a.ctx)
 		if err != nil {
@@ -714,4 +718,413 @@ func (c *CommitCmd) Run(a *app) error {
 	fmt.Fprintf(a.stdout, "committed %s: %s changed, %s(+), %s(-)\n", shortSHA(res.SHA),
 		plural(res.FilesChanged, "file"), plural(res.Insertions, "insertion"), plural(res.Deletions, "deletion"))
 	return nil
+}
+
+// TmuxCmd drives interactive programs (coding agents, REPLs, shells) through
+// tmux: in the project's container, or on the host with --local.
+type TmuxCmd struct {
+	Local  bool   `help:"Drive tmux on the host instead of in the project's container."`
+	Socket string `default:"dockerbridge" placeholder:"NAME" help:"Name of the private tmux server's socket (tmux -L)."`
+
+	New        TmuxNewCmd        `cmd:"" help:"Create a session running --cmd (default: the shell) and print its pane id."`
+	Send       TmuxSendCmd       `cmd:"" help:"Type text into a session as it is, then press Enter."`
+	Keys       TmuxKeysCmd       `cmd:"" help:"Send named keys: C-c, Escape, Up, Tab, Enter..."`
+	Capture    TmuxCaptureCmd    `cmd:"" help:"Print a session's screen, or more of its history."`
+	WaitPrompt TmuxWaitPromptCmd `cmd:"" name:"wait-prompt" help:"Wait until a regular expression matches the screen."`
+	WaitIdle   TmuxWaitIdleCmd   `cmd:"" name:"wait-idle" help:"Wait until the screen has stopped changing."`
+	WaitShell  TmuxWaitShellCmd  `cmd:"" name:"wait-shell" help:"Wait until the session's shell is back at its prompt."`
+	Run        TmuxRunCmd        `cmd:"" help:"Run a command in a session's shell; print its output and exit with its code."`
+	Interrupt  TmuxInterruptCmd  `cmd:"" help:"Send C-c."`
+	Kill       TmuxKillCmd       `cmd:"" help:"Kill a session."`
+	Ls         TmuxLsCmd         `cmd:"" help:"List sessions: name, pane id, pid, dead or alive, exit status."`
+}
+
+// server is the tmux server the command drives.
+func (t *TmuxCmd) server(a *app) (*tmuxcli.Server, error) {
+	if err := tmuxcli.ValidateSocket(t.Socket); err != nil {
+		return nil, usageError{err}
+	}
+	if t.Local {
+		return &tmuxcli.Server{Runner: a.runner, Socket: t.Socket}, nil
+	}
+	b, err := a.bridge()
+	if err != nil {
+		return nil, err
+	}
+	return b.Tmux(t.Socket), nil
+}
+
+// target checks a session argument before anything runs.
+func tmuxTarget(name string) error {
+	if err := tmuxcli.ValidateTarget(name); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// tmuxTimeout is --timeout when it was given, else the command's own default:
+// the global default (300s) fits exec and run, not a wait for a prompt.
+func tmuxTimeout(k *kong.Context, g *Globals, def time.Duration) time.Duration {
+	for _, p := range k.Path {
+		if p.Flag != nil && p.Flag.Name == "timeout" {
+			return g.Timeout
+		}
+	}
+	return def
+}
+
+// tmuxText is the text argument, or the content of --from FILE ("-": stdin).
+func tmuxText(a *app, arg, from, verb string) (string, error) {
+	if from == "" {
+		return arg, nil
+	}
+	if arg != "" {
+		return "", usageError{fmt.Errorf("tmux %s: give the text or --from, not both", verb)}
+	}
+	var data []byte
+	var err error
+	if from == "-" {
+		data, err = io.ReadAll(a.stdin)
+	} else {
+		data, err = os.ReadFile(from)
+	}
+	if err != nil {
+		return "", fmt.Errorf("tmux %s: read %s: %w", verb, from, err)
+	}
+	return string(data), nil
+}
+
+// TmuxNewCmd creates a session.
+type TmuxNewCmd struct {
+	Name    string        `arg:"" help:"Session name: letters, digits, '_' and '-'."`
+	Cmd     string        `placeholder:"CMD" help:"Command to run through sh -c (default: the shell). The global --env K=V also sets the pane's environment."`
+	Size    string        `default:"200x50" placeholder:"WxH" help:"Window size."`
+	History int           `default:"50000" help:"Lines of scrollback (set before the pane is created)."`
+	Ready   time.Duration `default:"10s" help:"How long to wait for the program to draw something."`
+}
+
+func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxcli.ValidateName(c.Name); err != nil {
+		return usageError{err}
+	}
+	var w, h int
+	if n, err := fmt.Sscanf(c.Size, "%dx%d", &w, &h); err != nil || n != 2 || w < 2 || h < 2 || fmt.Sprintf("%dx%d", w, h) != c.Size {
+		return usageError{fmt.Errorf("tmux new: invalid --size %q: want WIDTHxHEIGHT, such as 200x50", c.Size)}
+	}
+	if c.History < 1 {
+		return usageError{fmt.Errorf("tmux new: --history must be positive")}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	o := tmuxcli.NewOptions{Name: c.Name, Command: c.Cmd, Width: w, Height: h, History: c.History, Env: a.g.Env}
+	pane, drawn, err := s.New(a.ctx, o, c.Ready)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn})
+		return nil
+	}
+	fmt.Fprintln(a.stdout, pane)
+	if !drawn {
+		fmt.Fprintf(a.stderr, "dockerbridge: tmux new: %s has drawn nothing yet after %s\n", c.Name, c.Ready)
+	}
+	return nil
+}
+
+// TmuxSendCmd types text.
+type TmuxSendCmd struct {
+	Name        string        `arg:"" help:"Session name or %pane id."`
+	Text        string        `arg:"" optional:"" help:"Text, typed as it is: a key name such as Enter is typed as text (put -- before a text that starts with -)."`
+	From        string        `placeholder:"FILE" help:"Read the text from FILE (- for stdin)."`
+	NoEnter     bool          `help:"Do not press Enter after the text."`
+	DelayEnter  time.Duration `default:"100ms" help:"Pause between the text and Enter."`
+	VerifyEnter bool          `help:"Check that the screen changed after Enter; press it again (up to 3 times) if not."`
+}
+
+func (c *TmuxSendCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	text, err := tmuxText(a, c.Text, c.From, "send")
+	if err != nil {
+		return err
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	err = s.Send(a.ctx, c.Name, text, tmuxcli.SendOptions{NoEnter: c.NoEnter, DelayEnter: c.DelayEnter, VerifyEnter: c.VerifyEnter})
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": true, "bytes": len(text), "pasted": tmuxcli.NeedsPaste(text)})
+	}
+	return nil
+}
+
+// TmuxKeysCmd sends named keys.
+type TmuxKeysCmd struct {
+	Name   string   `arg:"" help:"Session name or %pane id."`
+	Keys   []string `arg:"" help:"Key names as tmux knows them: C-c, Escape, Up, Tab, Enter, F1, M-x..."`
+	Repeat int      `short:"N" default:"1" help:"Send the keys this many times."`
+}
+
+func (c *TmuxKeysCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	return s.Keys(a.ctx, c.Name, c.Repeat, c.Keys...)
+}
+
+// TmuxCaptureCmd prints a pane.
+type TmuxCaptureCmd struct {
+	Name  string `arg:"" help:"Session name or %pane id."`
+	Lines int    `short:"n" placeholder:"N" help:"The last N lines, history included."`
+	All   bool   `help:"The whole history."`
+	ANSI  bool   `name:"ansi" help:"Keep colours and attributes as escape sequences."`
+}
+
+func (c *TmuxCaptureCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	if c.Lines < 0 || (c.Lines > 0 && c.All) {
+		return usageError{errors.New("tmux capture: give --lines N (N > 0) or --all, not both")}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	res, err := s.Capture(a.ctx, c.Name, tmuxcli.CaptureOptions{Lines: c.Lines, All: c.All, ANSI: c.ANSI})
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+		return nil
+	}
+	fmt.Fprint(a.stdout, res.Content)
+	return nil
+}
+
+// waitReport prints a wait's result; a timeout exits 1.
+func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult, timeout time.Duration) error {
+	if a.g.JSON {
+		out := map[string]any{key: res.OK, "waited_ms": res.Waited.Milliseconds(), "content": res.Content, "polls": res.Polls}
+		if key == "matched" {
+			out["match"] = res.Match
+		}
+		a.printJSON(out)
+	} else {
+		fmt.Fprint(a.stdout, res.Content)
+	}
+	if !res.OK {
+		fmt.Fprintf(a.stderr, "dockerbridge: tmux %s: timed out after %s\n", verb, timeout)
+		return exitCode(1)
+	}
+	return nil
+}
+
+// TmuxWaitPromptCmd waits for a pattern.
+type TmuxWaitPromptCmd struct {
+	Name     string        `arg:"" help:"Session name or %pane id."`
+	Regex    string        `arg:"" help:"Go regular expression; ^ and $ match at line ends. Searched in the screen and the last --history lines."`
+	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+	History  int           `default:"100" help:"Lines of history searched above the screen."`
+	Changed  bool          `help:"Only match once the screen differs from when the wait began (a prompt still showing does not count)."`
+}
+
+func (c *TmuxWaitPromptCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	re, err := regexp.Compile("(?m)" + c.Regex)
+	if err != nil {
+		return usageError{fmt.Errorf("tmux wait-prompt: invalid regular expression: %w", err)}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	timeout := tmuxTimeout(k, a.g, 10*time.Second)
+	res, err := s.WaitPrompt(a.ctx, c.Name, re, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, History: c.History, Changed: c.Changed})
+	if err != nil {
+		return err
+	}
+	return a.waitReport("wait-prompt", "matched", res, timeout)
+}
+
+// TmuxWaitIdleCmd waits for the screen to settle.
+type TmuxWaitIdleCmd struct {
+	Name     string        `arg:"" help:"Session name or %pane id."`
+	Idle     time.Duration `default:"2s" help:"How long the screen and cursor must stay unchanged."`
+	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+	Ignore   string        `placeholder:"REGEX" help:"Mask what this Go regular expression matches (spinners, clocks) before comparing."`
+}
+
+func (c *TmuxWaitIdleCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	var ignore *regexp.Regexp
+	if c.Ignore != "" {
+		var err error
+		if ignore, err = regexp.Compile("(?m)" + c.Ignore); err != nil {
+			return usageError{fmt.Errorf("tmux wait-idle: invalid --ignore: %w", err)}
+		}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	timeout := tmuxTimeout(k, a.g, 60*time.Second)
+	res, err := s.WaitIdle(a.ctx, c.Name, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, Idle: c.Idle, Ignore: ignore})
+	if err != nil {
+		return err
+	}
+	return a.waitReport("wait-idle", "idle", res, timeout)
+}
+
+// TmuxWaitShellCmd waits for the shell's prompt.
+type TmuxWaitShellCmd struct {
+	Name     string        `arg:"" help:"Session name or %pane id."`
+	Prompt   string        `placeholder:"REGEX" help:"What the cursor's line ends with at a prompt (default: one of $ # % > and a space)."`
+	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+}
+
+func (c *TmuxWaitShellCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	var prompt *regexp.Regexp
+	if c.Prompt != "" {
+		var err error
+		if prompt, err = regexp.Compile(c.Prompt); err != nil {
+			return usageError{fmt.Errorf("tmux wait-shell: invalid --prompt: %w", err)}
+		}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	timeout := tmuxTimeout(k, a.g, 30*time.Second)
+	res, err := s.WaitShell(a.ctx, c.Name, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, Prompt: prompt})
+	if err != nil {
+		return err
+	}
+	return a.waitReport("wait-shell", "completed", res, timeout)
+}
+
+// TmuxRunCmd runs a shell command in a session and waits for it.
+type TmuxRunCmd struct {
+	Name    string `arg:"" help:"Session name or %pane id; its pane must sit at a shell prompt."`
+	Command string `arg:"" optional:"" help:"Shell command line; several lines, heredocs and comments are fine."`
+	From    string `placeholder:"FILE" help:"Read the command from FILE (- for stdin)."`
+}
+
+func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	command, err := tmuxText(a, c.Command, c.From, "run")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(command) == "" {
+		return usageError{errors.New("tmux run: no command given")}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	res, err := s.Run(a.ctx, c.Name, command, tmuxcli.RunOptions{Timeout: a.g.Timeout})
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(res)
+	} else {
+		fmt.Fprint(a.stdout, res.Output)
+	}
+	if res.Status == tmuxcli.StatusTimeout {
+		fmt.Fprintf(a.stderr, "dockerbridge: tmux run: timed out after %s; the command keeps running (interrupt stops it)\n", a.g.Timeout)
+		return exitCode(124)
+	}
+	return exitCode(res.ExitCode)
+}
+
+// TmuxInterruptCmd sends C-c.
+type TmuxInterruptCmd struct {
+	Name string `arg:"" help:"Session name or %pane id."`
+}
+
+func (c *TmuxInterruptCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	return s.Interrupt(a.ctx, c.Name)
+}
+
+// TmuxKillCmd kills a session.
+type TmuxKillCmd struct {
+	Name string `arg:"" help:"Session name or %pane id."`
+}
+
+func (c *TmuxKillCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	if err := s.Kill(a.ctx, c.Name); err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(map[string]any{"success": true, "killed": c.Name})
+	}
+	return nil
+}
+
+// TmuxLsCmd lists sessions.
+type TmuxLsCmd struct{}
+
+func (c *TmuxLsCmd) Run(a *app, t *TmuxCmd) error {
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	panes, err := s.List(a.ctx)
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(panes)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPANE\tPID\tSTATE\tCOMMAND")
+	for _, p := range panes {
+		state := "alive"
+		if p.Dead && p.ExitStatus != nil {
+			state = fmt.Sprintf("dead (exit %d)", *p.ExitStatus)
+		} else if p.Dead {
+			state = "dead"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
+	}
+	return tw.Flush()
 }

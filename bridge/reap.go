@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type Reaper struct {
 	State  *State
 	Idle   time.Duration
 	Now    func() time.Time
+	// Projects, when set, limits the reap to these projects' containers.
+	Projects []string
 }
 
 // Reap stops every running container with the project label whose last
@@ -37,12 +40,20 @@ func (r *Reaper) Reap(ctx context.Context) (ReapResult, error) {
 	if r.Now != nil {
 		now = r.Now
 	}
-	out, err := r.Docker.Ps(ctx, false, "{{.Names}}", ProjectLabel)
+	format := "{{.Names}}"
+	if len(r.Projects) > 0 {
+		format += `\t{{.Label "` + ProjectLabel + `"}}`
+	}
+	out, err := r.Docker.Ps(ctx, false, format, ProjectLabel)
 	if err != nil {
 		return res, err
 	}
 	var candidates []string
-	for _, name := range strings.Fields(out) {
+	for _, line := range strings.Split(out, "\n") {
+		name, project, _ := strings.Cut(strings.TrimSpace(line), "\t")
+		if name == "" || (len(r.Projects) > 0 && !slices.Contains(r.Projects, project)) {
+			continue
+		}
 		res.Checked++
 		if last, ok := r.State.LastActivity(name); ok && now().Sub(last) < r.Idle {
 			res.Active = append(res.Active, name)
