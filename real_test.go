@@ -59,6 +59,14 @@ func setupReal(env *testscript.Env) error {
 	env.Setenv("CTR", "luzia-"+project)
 	env.Setenv("WS", ws)
 	env.Setenv("SCOPED_DOCKER", scoped)
+	keys := []string{}
+	for _, kv := range env.Vars {
+		// Skip testscript's "/", ":" and "$", which are for scripts only.
+		if k, _, _ := strings.Cut(kv, "="); envName.MatchString(k) {
+			keys = append(keys, k)
+		}
+	}
+	env.Values[envKeysKey{}] = keys
 	t := env.T()
 	env.Defer(func() {
 		if err := removeContainers(project); err != nil {
@@ -142,18 +150,25 @@ var realCmds = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"jsonsum": realJSONSum,
 }
 
-// realScriptEnv is the script's environment for a program run from Go: the
-// variables the harness set plus those a script commonly changes.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// envKeysKey holds, in the script's values, the names of the variables
+// setup made.
+type envKeysKey struct{}
+
+// realScriptEnv is the script's environment for a program run from Go:
+// testscript hides its list, so it is rebuilt from the variables setup made
+// plus those a script may set with env.
 func realScriptEnv(ts *testscript.TestScript) []string {
-	keys := []string{
-		"WORK", "PATH", "HOME", "TMPDIR", "XDG_STATE_HOME", "GOCOVERDIR", "GORACE",
-		"PROJECT", "CTR", "WS", "SCOPED_DOCKER",
+	keys, _ := ts.Value(envKeysKey{}).([]string)
+	keys = append(keys,
 		"DOCKERBRIDGE_PROJECT", "DOCKERBRIDGE_STATE_DIR", "DOCKERBRIDGE_IMAGE", "DOCKERBRIDGE_DOCKER",
-		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
-	}
+		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")
+	seen := map[string]bool{}
 	var env []string
 	for _, k := range keys {
-		if v := ts.Getenv(k); v != "" {
+		if v := ts.Getenv(k); v != "" && !seen[k] {
+			seen[k] = true
 			env = append(env, k+"="+v)
 		}
 	}
