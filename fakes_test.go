@@ -1716,20 +1716,28 @@ func fakeCmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 // fakeCmdWaitfile waits for a file that a background command creates once
 // it is under way, so that a script can act while it is in flight:
 //
-//	waitfile FILE
+//	waitfile FILE [REGEXP]
 //
-// It gives up after a minute, which only a broken scenario reaches.
+// With REGEXP it also waits until the file's content matches it. It gives
+// up after a minute, which only a broken scenario reaches.
 func fakeCmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitfile FILE")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [REGEXP]")
+	}
+	re := regexp.MustCompile("")
+	if len(args) == 2 {
+		var err error
+		if re, err = regexp.Compile(args[1]); err != nil {
+			ts.Fatalf("waitfile: %v", err)
+		}
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(b) {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("waitfile: %s did not appear within a minute", args[0])
+			ts.Fatalf("waitfile: %s did not appear (or match) within a minute", args[0])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
