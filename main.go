@@ -330,7 +330,13 @@ func (c *WriteCmd) Run(a *app) error {
 
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	// /dev/null is a character device too: "write F </dev/null" (cron, a
+	// caller with no stdin) means an empty file, not a forgotten pipe.
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // ReadCmd prints a file.
