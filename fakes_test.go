@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +93,6 @@ type cannedResponse struct {
 	Verb   string `json:"verb"`
 	Apply  bool   `json:"apply,omitempty"`
 	Exit   int    `json:"exit"`
-	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
 }
 
@@ -141,6 +141,13 @@ func (d fakeDir) saveJSON(name string, v any) error {
 	return os.Rename(tmp, d.path(name))
 }
 
+// load reads the state.
+func (d fakeDir) load() (*fakeState, error) {
+	var st fakeState
+	err := d.locked(func() error { return d.loadJSON("state.json", &st) })
+	return &st, err
+}
+
 // update loads the state, lets fn change it, and saves it, under the lock.
 func (d fakeDir) update(fn func(*fakeState) error) error {
 	return d.locked(func() error {
@@ -174,15 +181,26 @@ func (d fakeDir) take(verb string) (*cannedResponse, error) {
 	return got, err
 }
 
-// find looks a container up by name or id prefix, as docker does.
+// find looks a container up as docker does: by name (with or without its
+// leading "/"), else by a prefix of its id.
 func (st *fakeState) find(ref string) *fakeContainer {
+	if c := st.byName(strings.TrimPrefix(ref, "/")); c != nil {
+		return c
+	}
+	if strings.Trim(ref, "0123456789abcdef") != "" {
+		return nil
+	}
 	for _, c := range st.Containers {
-		if c.Name == ref || strings.TrimPrefix(ref, "/") == c.Name {
+		if ref != "" && strings.HasPrefix(c.ID, ref) {
 			return c
 		}
 	}
+	return nil
+}
+
+func (st *fakeState) byName(name string) *fakeContainer {
 	for _, c := range st.Containers {
-		if len(ref) >= 1 && strings.HasPrefix(c.ID, ref) {
+		if c.Name == name {
 			return c
 		}
 	}
@@ -284,7 +302,8 @@ func (d *fakeDockerCall) main(args []string) int {
 		case strings.HasPrefix(args[0], "--context="):
 			args = args[1:]
 		default:
-			return d.flagError("", args[0])
+			fmt.Fprintf(d.stderr, "unknown flag: %s\nSee 'docker --help'.\n", args[0])
+			return 125
 		}
 	}
 	if len(args) == 0 {
@@ -314,7 +333,6 @@ func (d *fakeDockerCall) main(args []string) int {
 			quiet.stdout, quiet.stderr = io.Discard, io.Discard
 			quiet.dispatch(verb, rest)
 		}
-		fmt.Fprint(d.stdout, canned.Stdout)
 		fmt.Fprint(d.stderr, canned.Stderr)
 		return canned.Exit
 	}
@@ -342,10 +360,10 @@ func (d *fakeDockerCall) dispatch(verb string, args []string) int {
 	return 125
 }
 
-// flagError is docker's answer to a flag it does not know; flag parsing
-// errors exit 125.
-func (d *fakeDockerCall) flagError(verb, flag string) int {
-	fmt.Fprintf(d.stderr, "unknown flag: %s\nSee 'docker %s--help'.\n", flag, strings.TrimSpace(verb+" "))
+// flagError is docker's answer to a bad flag: its text, a pointer to the
+// help, and exit 125.
+func (d *fakeDockerCall) flagError(verb string, err error) int {
+	fmt.Fprintf(d.stderr, "%v\nSee 'docker %s --help'.\n", err, verb)
 	return 125
 }
 
@@ -373,22 +391,23 @@ type fakeFlagSpec struct {
 	bools map[string]bool
 }
 
-func (s fakeFlagSpec) parse(args []string) (fakeFlags, string, error) {
+// parse fails with docker's own text for an unknown flag or a missing value.
+func (s fakeFlagSpec) parse(args []string) (fakeFlags, error) {
 	p := fakeFlags{values: map[string][]string{}}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
 			p.rest = args[i+1:]
-			return p, "", nil
+			return p, nil
 		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			p.rest = args[i:]
-			return p, "", nil
+			return p, nil
 		}
 		name, value, hasValue := strings.Cut(a, "=")
 		canon, ok := s.names[name]
 		if !ok {
-			return p, a, errors.New("unknown flag")
+			return p, fmt.Errorf("unknown flag: %s", name)
 		}
 		switch {
 		case s.bools[canon]:
@@ -398,11 +417,11 @@ func (s fakeFlagSpec) parse(args []string) (fakeFlags, string, error) {
 			i++
 			value = args[i]
 		default:
-			return p, a, errors.New("flag needs an argument")
+			return p, fmt.Errorf("flag needs an argument: %s", name)
 		}
 		p.values[canon] = append(p.values[canon], value)
 	}
-	return p, "", nil
+	return p, nil
 }
 
 var fakeRunFlags = fakeFlagSpec{
@@ -420,9 +439,9 @@ var fakeRunFlags = fakeFlagSpec{
 
 // run emulates "docker run -d": create and start in one step.
 func (d *fakeDockerCall) run(args []string) int {
-	f, bad, err := fakeRunFlags.parse(args)
+	f, err := fakeRunFlags.parse(args)
 	if err != nil {
-		return d.flagError("run", bad)
+		return d.flagError("run", err)
 	}
 	if len(f.rest) == 0 {
 		fmt.Fprintln(d.stderr, "docker: 'docker run' requires at least 1 argument\n"+fakeMsgRunHelp)
@@ -471,7 +490,7 @@ func (d *fakeDockerCall) run(args []string) int {
 		}
 		// Docker creates a missing bind source; the fake does so only
 		// under $WORK, so that no scenario litters the host.
-		if _, err := os.Stat(m.Source); err != nil && !underWork(m.Source) {
+		if _, err := os.Stat(m.Source); err != nil && !fakeUnderWork(m.Source) {
 			fmt.Fprintf(d.stderr, "fakedocker: bind source %s does not exist, and the fake creates one only under $WORK\n", m.Source)
 			return 125
 		}
@@ -484,10 +503,9 @@ func (d *fakeDockerCall) run(args []string) int {
 	var conflict *fakeContainer
 	err = d.dir.update(func(st *fakeState) error {
 		if c.Name != "" {
-			if conflict = st.find(c.Name); conflict != nil && conflict.Name == c.Name {
+			if conflict = st.byName(c.Name); conflict != nil {
 				return nil
 			}
-			conflict = nil
 		}
 		st.add(c)
 		return nil
@@ -504,8 +522,8 @@ func (d *fakeDockerCall) run(args []string) int {
 	return 0
 }
 
-// underWork reports whether p lies in the script's $WORK.
-func underWork(p string) bool {
+// fakeUnderWork reports whether p lies in the script's $WORK.
+func fakeUnderWork(p string) bool {
 	work := os.Getenv("WORK")
 	return work != "" && strings.HasPrefix(filepath.Clean(p)+"/", filepath.Clean(work)+"/")
 }
@@ -566,14 +584,7 @@ type fakeInspectView struct {
 		NanoCpus int64
 		Init     *bool
 	}
-	Mounts []struct {
-		Type        string
-		Source      string
-		Destination string
-		Mode        string
-		RW          bool
-		Propagation string
-	}
+	Mounts []fakeInspectMount
 	Config struct {
 		Hostname   string
 		User       string
@@ -583,6 +594,15 @@ type fakeInspectView struct {
 		WorkingDir string
 		Labels     map[string]string
 	}
+}
+
+type fakeInspectMount struct {
+	Type        string
+	Source      string
+	Destination string
+	Mode        string
+	RW          bool
+	Propagation string
 }
 
 // fakeDockerTime is how the engine prints times; the zero time is docker's
@@ -624,14 +644,7 @@ func (c *fakeContainer) view() fakeInspectView {
 			bind, mode = bind+":ro", "ro"
 		}
 		v.HostConfig.Binds = append(v.HostConfig.Binds, bind)
-		v.Mounts = append(v.Mounts, struct {
-			Type        string
-			Source      string
-			Destination string
-			Mode        string
-			RW          bool
-			Propagation string
-		}{"bind", m.Source, m.Destination, mode, !m.ReadOnly, "rprivate"})
+		v.Mounts = append(v.Mounts, fakeInspectMount{"bind", m.Source, m.Destination, mode, !m.ReadOnly, "rprivate"})
 	}
 	v.HostConfig.NetworkMode = c.Network
 	v.HostConfig.RestartPolicy.Name = c.Restart
@@ -648,7 +661,8 @@ func (c *fakeContainer) view() fakeInspectView {
 	v.Config.Cmd = c.Cmd
 	v.Config.Image = c.Image
 	v.Config.WorkingDir = c.Workdir
-	v.Config.Labels = c.Labels
+	v.Config.Labels = map[string]string{} // docker prints {} for none
+	maps.Copy(v.Config.Labels, c.Labels)
 	return v
 }
 
@@ -685,9 +699,9 @@ var fakeInspectFlags = fakeFlagSpec{
 // inspect emulates "docker container inspect": every container found is
 // printed, each missing one is an error line, and any miss exits 1.
 func (d *fakeDockerCall) inspect(args []string) int {
-	f, bad, err := fakeInspectFlags.parse(args)
+	f, err := fakeInspectFlags.parse(args)
 	if err != nil {
-		return d.flagError("container inspect", bad)
+		return d.flagError("container inspect", err)
 	}
 	if len(f.rest) == 0 {
 		fmt.Fprintln(d.stderr, `"docker container inspect" requires at least 1 argument.`)
@@ -742,19 +756,12 @@ func (d *fakeDockerCall) inspect(args []string) int {
 	return 0
 }
 
-func (d fakeDir) load() (*fakeState, error) {
-	var st fakeState
-	err := d.locked(func() error { return d.loadJSON("state.json", &st) })
-	return &st, err
-}
-
 // fakePsRow is the context of docker ps's --format templates: the same method
 // names as docker's, so the same templates work.
 type fakePsRow struct {
-	c       *fakeContainer
-	trunc   bool
-	now     time.Time
-	nameSep string
+	c     *fakeContainer
+	trunc bool
+	now   time.Time
 }
 
 func (r fakePsRow) ID() string {
@@ -837,9 +844,9 @@ var fakePsFlags = fakeFlagSpec{
 // unanchored regexps of which one must match (docker's rule, which is why
 // the original's name=luzia- also caught "not-luzia-x"), newest first.
 func (d *fakeDockerCall) ps(args []string) int {
-	f, bad, err := fakePsFlags.parse(args)
+	f, err := fakePsFlags.parse(args)
 	if err != nil {
-		return d.flagError("ps", bad)
+		return d.flagError("ps", err)
 	}
 	if len(f.rest) > 0 {
 		fmt.Fprintln(d.stderr, `"docker ps" accepts no arguments.`)
@@ -860,17 +867,14 @@ func (d *fakeDockerCall) ps(args []string) int {
 		fmt.Fprintf(d.stderr, "template parsing error: %v\n", err)
 		return 1
 	}
-	var labels [][2]string
+	var labels []fakeLabelFilter
 	var names []*regexp.Regexp
 	for _, fl := range f.values["filter"] {
 		kind, value, _ := strings.Cut(fl, "=")
 		switch kind {
 		case "label":
-			k, v, hasV := strings.Cut(value, "=")
-			if !hasV {
-				v = "\x00any"
-			}
-			labels = append(labels, [2]string{k, v})
+			k, v, hasValue := strings.Cut(value, "=")
+			labels = append(labels, fakeLabelFilter{k, v, hasValue})
 		case "name":
 			re, err := regexp.Compile(value)
 			if err != nil {
@@ -904,10 +908,16 @@ func (d *fakeDockerCall) ps(args []string) int {
 	return 0
 }
 
-func fakeMatchLabels(c *fakeContainer, want [][2]string) bool {
-	for _, kv := range want {
-		v, ok := c.Labels[kv[0]]
-		if !ok || (kv[1] != "\x00any" && v != kv[1]) {
+// fakeLabelFilter is "label=KEY" (any value) or "label=KEY=VALUE".
+type fakeLabelFilter struct {
+	key, value string
+	hasValue   bool
+}
+
+func fakeMatchLabels(c *fakeContainer, want []fakeLabelFilter) bool {
+	for _, f := range want {
+		v, ok := c.Labels[f.key]
+		if !ok || (f.hasValue && v != f.value) {
 			return false
 		}
 	}
@@ -929,9 +939,9 @@ func fakeMatchName(c *fakeContainer, res []*regexp.Regexp) bool {
 // start emulates "docker start": each name is printed once started (or
 // already running); any missing one fails the call after the others ran.
 func (d *fakeDockerCall) start(args []string) int {
-	f, bad, err := fakeFlagSpec{}.parse(args)
+	f, err := fakeFlagSpec{}.parse(args)
 	if err != nil {
-		return d.flagError("start", bad)
+		return d.flagError("start", err)
 	}
 	var failed []string
 	err = d.dir.update(func(st *fakeState) error {
@@ -967,9 +977,9 @@ var fakeStopFlags = fakeFlagSpec{
 // stop emulates "docker stop": it prints each name it stopped (a stopped
 // one too); missing ones are error lines and exit 1.
 func (d *fakeDockerCall) stop(args []string) int {
-	f, bad, err := fakeStopFlags.parse(args)
+	f, err := fakeStopFlags.parse(args)
 	if err != nil {
-		return d.flagError("stop", bad)
+		return d.flagError("stop", err)
 	}
 	if t := f.last("time"); t != "" {
 		if _, err := strconv.Atoi(t); err != nil {
@@ -1006,9 +1016,9 @@ var fakeRmFlags = fakeFlagSpec{
 // rm emulates "docker rm": with -f a running container is killed first,
 // and a missing one is still reported on stderr but does not fail the call.
 func (d *fakeDockerCall) rm(args []string) int {
-	f, bad, err := fakeRmFlags.parse(args)
+	f, err := fakeRmFlags.parse(args)
 	if err != nil {
-		return d.flagError("rm", bad)
+		return d.flagError("rm", err)
 	}
 	code := 0
 	err = d.dir.update(func(st *fakeState) error {
@@ -1049,9 +1059,9 @@ var fakeExecFlags = fakeFlagSpec{
 // exec emulates "docker exec" by running the command on the host, in the
 // container's mount sources: see fakeHostView.
 func (d *fakeDockerCall) exec(args []string) int {
-	f, bad, err := fakeExecFlags.parse(args)
+	f, err := fakeExecFlags.parse(args)
 	if err != nil {
-		return d.flagError("exec", bad)
+		return d.flagError("exec", err)
 	}
 	if len(f.rest) < 2 {
 		fmt.Fprintln(d.stderr, `"docker exec" requires at least 2 arguments.`)
@@ -1196,7 +1206,7 @@ func fakeLookPath(prog string, env []string) (string, bool) {
 }
 
 // fakeHostView maps container paths onto the host: each mount destination
-// stands for its source. It is the fake's one approximation of a container
+// stands for its source. It is the fake's main approximation of a container
 // (README.md): a path argument under a mount is rewritten, a "bash -c"
 // script has every mount destination rewritten wherever it appears, and the
 // host paths are written back as container paths in the output.
@@ -1316,7 +1326,8 @@ func (r *fakeReplaceWriter) Flush() {
 }
 
 // fakeHost answers id and getent for the hermetic scenarios, from the
-// passwd-format file $FAKEHOST_USERS (default $WORK/passwd).
+// passwd-format file $FAKEHOST_USERS (default $WORK/passwd), in which
+// "$WORK" stands for the script's work directory.
 func fakeHost() int {
 	args := os.Args[1:]
 	logPath := os.Getenv("FAKEHOST_LOG")
@@ -1583,7 +1594,7 @@ func fakeCmdState(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s", usage)
 	}
 	ts.Check(dir.update(func(st *fakeState) error {
-		if st.find(c.Name) != nil {
+		if st.byName(c.Name) != nil {
 			return fmt.Errorf("fakestate: %s exists", c.Name)
 		}
 		st.add(c)
