@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -30,9 +31,16 @@ type fakeRunner struct {
 	reply func(n int, c call) (stdout, stderr string, code int)
 	// block makes a call wait for its context when it returns true.
 	block func(c call) bool
+	// noBash makes the watcher fail to start, as where bash is missing.
+	noBash bool
+	// watchers counts the watcher processes started.
+	watchers int
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	if len(c.Args) > 5 && c.Args[0] == "bash" && c.Args[1] == "-c" {
+		return f.watch(ctx, c)
+	}
 	got := call{Args: c.Args[6:]}
 	if c.Stdin != nil {
 		b, err := io.ReadAll(c.Stdin)
@@ -60,6 +68,42 @@ func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 		_, _ = io.WriteString(c.Stderr, errText)
 	}
 	return code, nil
+}
+
+// watch plays the watcher: the snapshot call in its argv, answered by reply,
+// once per interval until the context ends.
+func (f *fakeRunner) watch(ctx context.Context, c dockercli.Cmd) (int, error) {
+	f.mu.Lock()
+	f.watchers++
+	f.mu.Unlock()
+	if f.noBash {
+		_, _ = io.WriteString(c.Stderr, "bash: No such file or directory\n")
+		return 127, nil
+	}
+	if c.Args[2] != watchScript || c.Args[3] != "dockerbridge-watch" {
+		return -1, fmt.Errorf("unexpected watcher argv %q", c.Args)
+	}
+	iv, err := time.ParseDuration(c.Args[4] + "s")
+	if err != nil {
+		return -1, err
+	}
+	inner := dockercli.Cmd{Args: c.Args[5:]}
+	for {
+		var out, errb strings.Builder
+		inner.Stdout, inner.Stderr = &out, &errb
+		code, err := f.Run(ctx, inner)
+		if err != nil {
+			return code, err
+		}
+		if code != 0 {
+			_, _ = io.WriteString(c.Stderr, errb.String())
+			return code, nil
+		}
+		_, _ = io.WriteString(c.Stdout, out.String()+recordSep)
+		if err := sleep(ctx, iv); err != nil {
+			return -1, err
+		}
+	}
 }
 
 func (f *fakeRunner) argv() [][]string {
@@ -465,5 +509,88 @@ func TestRunScriptInRealShells(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestWatchArgs(t *testing.T) {
+	want := []string{"bash", "-c", watchScript, "dockerbridge-watch", "0.25", "tmux", "-u", "ls"}
+	if diff := cmp.Diff(want, WatchArgs(250*time.Millisecond, []string{"tmux", "-u", "ls"})); diff != "" {
+		t.Errorf("WatchArgs (-want +got):\n%s", diff)
+	}
+}
+
+// A whole wait is one watcher process; without bash it falls back to one
+// call per look.
+func TestWaitUsesOneWatcher(t *testing.T) {
+	for _, noBash := range []bool{false, true} {
+		f := &fakeRunner{noBash: noBash, reply: func(n int, c call) (string, string, int) {
+			if n < 3 {
+				return state("prog", 0, 1, fmt.Sprint(n)), "", 0
+			}
+			return state("prog", 0, 1, "done"), "", 0
+		}}
+		res, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: 50 * time.Millisecond})
+		if err != nil || !res.OK || res.Content != "done\n" {
+			t.Fatalf("noBash %v: %+v, %v", noBash, res, err)
+		}
+		if f.watchers != 1 {
+			t.Errorf("noBash %v: %d watchers, want 1", noBash, f.watchers)
+		}
+		if got := len(f.argv()); got != res.Polls {
+			t.Errorf("noBash %v: %d snapshot calls for %d polls", noBash, got, res.Polls)
+		}
+	}
+}
+
+// A session that goes away during a wait ends it with one clear line.
+func TestWaitSessionGone(t *testing.T) {
+	f := &fakeRunner{reply: func(n int, c call) (string, string, int) {
+		if n < 2 {
+			return state("prog", 0, 1, "x"), "", 0
+		}
+		return "", "can't find session: s\n", 1
+	}}
+	_, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: time.Second})
+	if err == nil || err.Error() != "tmux: no session s" {
+		t.Errorf("err = %v, want tmux: no session s", err)
+	}
+}
+
+// The real watcher script under bash: snapshots arrive once per interval,
+// and the loop ends as soon as the wait stops, because its stdin closes.
+func TestWatcherInBash(t *testing.T) {
+	dir := t.TempDir()
+	fake := dir + "/tmux"
+	script := "#!/bin/sh\necho $$ >> " + dir + "/pids\nprintf '0\\t1\\t0\\t80\\t24\\t0\\t0\\t\\t%%1\\tprog\\n'\ndate +%s%N\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Runner: dockercli.OSRunner{}, Bin: fake}
+	n := 0
+	err := s.watch(context.Background(), "=s:", time.Now().Add(10*time.Second), 20*time.Millisecond, CaptureOptions{}, func(snap Snapshot, _ time.Time) bool {
+		n++
+		if len(snap.Lines) != 1 || snap.Command != "prog" {
+			t.Errorf("snapshot %d = %+v", n, snap)
+		}
+		return n == 5
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("%d snapshots, want 5", n)
+	}
+	// Once the wait has returned, nothing looks any more.
+	runs := func() int {
+		b, err := os.ReadFile(dir + "/pids")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "\n")
+	}
+	before := runs()
+	time.Sleep(300 * time.Millisecond)
+	if after := runs(); after != before || before < 5 {
+		t.Errorf("the fake tmux ran %d times by the end of the wait and %d times 300ms later; want at least 5, then no more", before, after)
 	}
 }

@@ -34,26 +34,27 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 	if ready <= 0 {
 		return paneID, false, nil
 	}
-	deadline := time.Now().Add(ready)
-	for {
-		snap, err := s.snapshot(ctx, paneID, CaptureOptions{Rows: true}, 0)
-		if err != nil {
-			return paneID, false, sessionErr(o.Name, err)
-		}
-		if snap.Dead {
-			return paneID, true, fmt.Errorf("tmux: session %s: the program exited with status %d: %s",
-				o.Name, snap.DeadStatus, strings.TrimSpace(firstLine(Text(TrimBlank(snap.Lines)))))
-		}
-		if len(TrimBlank(snap.Lines)) > 0 || snap.CursorX != 0 || snap.CursorY != 0 {
-			return paneID, true, nil
-		}
-		if time.Now().After(deadline) {
-			return paneID, false, nil
-		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
-			return paneID, false, err
-		}
+	drew := func(snap Snapshot) bool {
+		return snap.Dead || len(TrimBlank(snap.Lines)) > 0 || snap.CursorX != 0 || snap.CursorY != 0
 	}
+	var last Snapshot
+	stop := func(snap Snapshot, _ time.Time) bool {
+		last = snap
+		return drew(snap)
+	}
+	deadline := time.Now().Add(ready)
+	err = s.watch(ctx, paneID, deadline, 20*time.Millisecond, CaptureOptions{Rows: true}, stop)
+	if errors.Is(err, errNoWatcher) {
+		err = s.pollEach(ctx, paneID, deadline, 20*time.Millisecond, CaptureOptions{Rows: true}, stop)
+	}
+	if err != nil {
+		return paneID, false, sessionErr(o.Name, err)
+	}
+	if last.Dead {
+		return paneID, true, fmt.Errorf("tmux: session %s: the program exited with status %d: %s",
+			o.Name, last.DeadStatus, strings.TrimSpace(firstLine(Text(TrimBlank(last.Lines)))))
+	}
+	return paneID, drew(last), nil
 }
 
 // SendOptions tune Send.

@@ -52,8 +52,11 @@ type WaitResult struct {
 	Polls int
 }
 
-// poll calls check with a snapshot of target at most once per interval until
-// check says done, the timeout passes (OK false, no error), or a call fails.
+// poll hands snapshots of target to check until check says done, the
+// timeout passes (OK false, no error), the pane dies, or a call fails.
+// Snapshots come from one watcher process (see WatchArgs), so a whole wait
+// costs one docker exec; where bash is missing it falls back to one call
+// per interval.
 func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Snapshot, time.Time) (bool, string)) (WaitResult, error) {
 	if err := ValidateTarget(name); err != nil {
 		return WaitResult{}, err
@@ -65,48 +68,65 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	t := Target(name)
 	start := time.Now()
 	deadline := start.Add(o.Timeout)
 	var res WaitResult
 	var last Snapshot
-	for at := start; ; {
+	var dead bool
+	stop := func(snap Snapshot, at time.Time) bool {
+		res.Polls++
+		last = snap
+		if done, match := check(snap, at); done {
+			res.OK, res.Match = true, match
+			return true
+		}
+		dead = snap.Dead
+		return dead
+	}
+	t := Target(name)
+	err := s.watch(ctx, t, deadline, interval, co, stop)
+	if errors.Is(err, errNoWatcher) && res.Polls == 0 {
+		err = s.pollEach(ctx, t, deadline, interval, co, stop)
+	}
+	res.Waited = time.Since(start)
+	res.Content = Text(TrimBlank(last.Lines))
+	if err != nil {
+		return res, sessionErr(name, err)
+	}
+	if dead && !res.OK {
+		return res, fmt.Errorf("tmux: session %s: the program exited with status %d", name, last.DeadStatus)
+	}
+	return res, nil
+}
+
+// pollEach takes one snapshot per call, the calls started interval apart; a
+// call slower than the interval is followed at once, never by a burst.
+func (s *Server) pollEach(ctx context.Context, t string, deadline time.Time, interval time.Duration, co CaptureOptions, stop func(Snapshot, time.Time) bool) error {
+	for at := time.Now(); ; {
 		// A poll never runs past the wait's own deadline; the last one
 		// may be cut short, which is a timeout like any other.
 		callTimeout := min(s.callTimeout(), time.Until(deadline)+time.Second)
 		snap, err := s.snapshot(ctx, t, co, callTimeout)
-		res.Polls++
 		if err != nil {
 			if errors.Is(err, ErrTimeout) && !time.Now().Before(deadline) {
-				break
+				return nil
 			}
-			return res, sessionErr(name, err)
+			return err
 		}
-		last = snap
-		if done, match := check(snap, at); done {
-			res.OK, res.Match = true, match
-			break
+		if stop(snap, at) {
+			return nil
 		}
-		if snap.Dead {
-			res.Waited, res.Content = time.Since(start), Text(TrimBlank(snap.Lines))
-			return res, fmt.Errorf("tmux: session %s: the program exited with status %d", name, snap.DeadStatus)
-		}
-		// Polls start interval apart; a call slower than the interval is
-		// followed at once, never by a burst.
 		at = at.Add(interval)
 		if now := time.Now(); at.Before(now) {
 			at = now
 		}
 		if !at.Before(deadline) {
-			break
+			return nil
 		}
 		if err := sleep(ctx, time.Until(at)); err != nil {
-			return res, err
+			return err
 		}
 	}
-	res.Waited = time.Since(start)
-	res.Content = Text(TrimBlank(last.Lines))
-	return res, nil
 }
 
 func (s *Server) callTimeout() time.Duration {
