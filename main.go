@@ -72,6 +72,7 @@ type CLI struct {
 
 	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
 	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
+	Task     TaskCmd     `cmd:"" help:"Run an agent task: snapshot, start the agent in tmux, send the prompt, wait, commit."`
 }
 
 // app carries what commands share: streams, flags, and the lazily built
@@ -163,7 +164,7 @@ func (a *app) finish(err error) int {
 func message(err error, bin string) string {
 	switch {
 	case errors.Is(err, dockercli.ErrNotFound):
-		return fmt.Sprintf("cannot run %s: not found in PATH (install it, or choose another CLI with --docker)", bin)
+		return fmt.Sprintf("cannot run %s: no such program (install it, or choose another CLI with --docker)", bin)
 	case errors.Is(err, dockercli.ErrDaemon):
 		return fmt.Sprintf("cannot reach the docker daemon: %v", err)
 	}
@@ -726,6 +727,113 @@ func (c *CommitCmd) Run(a *app) error {
 	return nil
 }
 
+// TaskCmd runs one agent task from start to commit.
+type TaskCmd struct {
+	Agent         string        `required:"" placeholder:"CMD" help:"Agent command line, run by tmux through sh -c in /workspace."`
+	Prompt        string        `placeholder:"TEXT" help:"Text typed into the agent as it is, then Enter."`
+	Wait          string        `default:"idle" placeholder:"idle|exit|prompt:REGEX" help:"When the task is over: the screen is idle, the agent exits (status 0), or REGEX matches what the agent printed after the prompt."`
+	Idle          time.Duration `default:"5s" help:"How long the screen must stay unchanged for --wait idle."`
+	CommitMessage string        `placeholder:"MSG" help:"Commit message (default: task: and the prompt's first line)."`
+	NoCommit      bool          `help:"Leave the changes uncommitted."`
+	Session       string        `default:"task" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
+	Socket        string        `default:"dockerbridge" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
+}
+
+func (c *TaskCmd) Run(a *app, k *kong.Context) error {
+	wait, err := bridge.ParseTaskWait(c.Wait)
+	if err != nil {
+		return usageError{err}
+	}
+	if strings.TrimSpace(c.Agent) == "" {
+		return usageError{errors.New("task: --agent is empty")}
+	}
+	if err := tmuxcli.ValidateName(c.Session); err != nil {
+		return usageError{err}
+	}
+	if err := tmuxcli.ValidateSocket(c.Socket); err != nil {
+		return usageError{err}
+	}
+	b, err := a.bridge()
+	if err != nil {
+		return err
+	}
+	o := bridge.TaskOptions{
+		Agent: c.Agent, Prompt: c.Prompt, Wait: wait, Idle: c.Idle,
+		// --timeout bounds the wait; exec's 300s default does not fit a task.
+		Timeout:       bridge.DefaultTaskTimeout,
+		CommitMessage: c.CommitMessage, NoCommit: c.NoCommit,
+		Session: c.Session, Socket: c.Socket,
+	}
+	if flagGiven(k, "timeout") {
+		o.Timeout = a.g.Timeout
+	}
+	if f, ok := a.stderr.(*os.File); ok && isTerminal(f) {
+		o.Progress = func(elapsed time.Duration, line string) {
+			if r := []rune(line); len(r) > 60 {
+				line = string(r[:59]) + "…"
+			}
+			fmt.Fprintf(f, "\r\033[K[%s] %s", elapsed.Round(time.Second), line)
+		}
+	}
+	rep, err := b.Task(a.ctx, o)
+	if o.Progress != nil {
+		fmt.Fprint(a.stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	if a.g.JSON {
+		a.printJSON(rep)
+	} else {
+		printTaskReport(a.stdout, rep)
+	}
+	if !rep.Success {
+		fmt.Fprintf(a.stderr, "dockerbridge: task: %s; nothing committed; to undo the task: %s\n", rep.Error, rep.Restore)
+		return exitCode(1)
+	}
+	return nil
+}
+
+// flagGiven reports whether the flag was set on the command line.
+func flagGiven(k *kong.Context, name string) bool {
+	for _, p := range k.Path {
+		if p.Flag != nil && p.Flag.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func printTaskReport(w io.Writer, r bridge.TaskReport) {
+	how := "started"
+	if r.Reused {
+		how = "reused"
+	}
+	fmt.Fprintf(w, "agent:    %s (tmux session %s, %s)\n", r.Agent, r.Session, how)
+	fmt.Fprintf(w, "snapshot: %d %s\n", r.SnapshotID, shortSHA(r.SnapshotSHA))
+	ended := r.Ended
+	if r.ExitStatus != nil {
+		ended += fmt.Sprintf(" with status %d", *r.ExitStatus)
+	}
+	if r.Match != "" {
+		ended += fmt.Sprintf(" %q", r.Match)
+	}
+	fmt.Fprintf(w, "wait:     %s: %s after %s\n", r.Wait, ended, time.Duration(r.WaitMS)*time.Millisecond)
+	switch {
+	case r.Committed:
+		fmt.Fprintf(w, "commit:   %s: %s changed, %s(+), %s(-)\n", shortSHA(r.CommitSHA),
+			plural(r.FilesChanged, "file"), plural(r.Insertions, "insertion"), plural(r.Deletions, "deletion"))
+	case r.Success && r.CommitSHA == "" && r.Error == "":
+		fmt.Fprintln(w, "commit:   none (nothing to commit, or --no-commit)")
+	default:
+		fmt.Fprintf(w, "commit:   none: %s\n", r.Error)
+	}
+	fmt.Fprintf(w, "duration: %s\n", time.Duration(r.DurationMS)*time.Millisecond)
+	fmt.Fprintf(w, "undo:     %s\n", r.Restore)
+	fmt.Fprintln(w, "--- last screen ---")
+	fmt.Fprint(w, r.Screen)
+}
+
 // TmuxCmd drives interactive programs (coding agents, REPLs, shells) through
 // tmux: in the project's container, or on the host with --local.
 type TmuxCmd struct {
@@ -834,7 +942,7 @@ func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
 		return nil
 	}
 	fmt.Fprintln(a.stdout, pane)
-	if !drawn {
+	if !drawn && c.Ready > 0 {
 		fmt.Fprintf(a.stderr, "dockerbridge: tmux new: %s has drawn nothing yet after %s\n", c.Name, c.Ready)
 	}
 	return nil
