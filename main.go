@@ -762,7 +762,7 @@ func (c *TaskCmd) Run(a *app, k *kong.Context) error {
 		// --timeout bounds the wait; exec's 300s default does not fit a task.
 		Timeout:       bridge.DefaultTaskTimeout,
 		CommitMessage: c.CommitMessage, NoCommit: c.NoCommit,
-		Session: c.Session, Socket: c.Socket,
+		Session: c.Session, Socket: c.Socket, Env: a.g.Env,
 	}
 	if flagGiven(k, "timeout") {
 		o.Timeout = a.g.Timeout
@@ -780,6 +780,9 @@ func (c *TaskCmd) Run(a *app, k *kong.Context) error {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}
 	if err != nil {
+		if rep.Restore != "" {
+			fmt.Fprintf(a.stderr, "dockerbridge: task: nothing committed; to undo the task: %s\n", rep.Restore)
+		}
 		return err
 	}
 	if a.g.JSON {

@@ -1,0 +1,421 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"dockerbridge/tmuxcli"
+)
+
+// A task is one agent run as a unit: ensure the container, snapshot the
+// workspace, start (or reuse) a tmux session running the agent, type the
+// prompt, wait, capture the screen, and commit with trailers that point back
+// at the snapshot. Nothing is committed unless the wait ended well, and the
+// report always names the snapshot that undoes the task.
+
+// Wait kinds of a task.
+const (
+	WaitIdle   = "idle"
+	WaitExit   = "exit"
+	WaitPrompt = "prompt"
+)
+
+// How a task's wait ended.
+const (
+	EndedIdle    = "idle"
+	EndedExited  = "exited"
+	EndedMatched = "matched"
+	EndedTimeout = "timeout"
+	EndedFailed  = "failed"
+)
+
+// Task defaults.
+const (
+	DefaultTaskSession = "task"
+	DefaultTaskIdle    = 5 * time.Second
+	DefaultTaskTimeout = 30 * time.Minute
+	// taskReady bounds the wait for a new agent to draw its first screen.
+	taskReady = 10 * time.Second
+	// Polls start fast, for agents that answer at once, and slow down to
+	// taskPollMax, so a long run costs few docker execs.
+	taskPollMin = 50 * time.Millisecond
+	taskPollMax = 500 * time.Millisecond
+)
+
+// TaskWait is a parsed --wait: idle, exit or prompt:REGEX.
+type TaskWait struct {
+	Kind  string
+	Regex *regexp.Regexp // for prompt; ^ and $ match at line ends
+}
+
+// String gives the wait back as the flag takes it.
+func (w TaskWait) String() string {
+	if w.Kind == WaitPrompt && w.Regex != nil {
+		return WaitPrompt + ":" + strings.TrimPrefix(w.Regex.String(), "(?m)")
+	}
+	return w.Kind
+}
+
+// ParseTaskWait reads "idle", "exit" or "prompt:REGEX" ("" is idle).
+func ParseTaskWait(s string) (TaskWait, error) {
+	switch {
+	case s == "" || s == WaitIdle:
+		return TaskWait{Kind: WaitIdle}, nil
+	case s == WaitExit:
+		return TaskWait{Kind: WaitExit}, nil
+	case strings.HasPrefix(s, WaitPrompt+":"):
+		expr := strings.TrimPrefix(s, WaitPrompt+":")
+		if expr == "" {
+			return TaskWait{}, errors.New("invalid --wait prompt: give a regular expression after prompt:")
+		}
+		re, err := regexp.Compile("(?m)" + expr)
+		if err != nil {
+			return TaskWait{}, fmt.Errorf("invalid --wait prompt regular expression: %w", err)
+		}
+		return TaskWait{Kind: WaitPrompt, Regex: re}, nil
+	}
+	return TaskWait{}, fmt.Errorf("invalid --wait %q: want idle, exit or prompt:REGEX", s)
+}
+
+// TaskOptions shape one task.
+type TaskOptions struct {
+	// Agent is the command line of the agent, run by tmux through sh -c in
+	// /workspace as the project user.
+	Agent string
+	// Prompt, when set, is typed into the agent as it is, then Enter.
+	Prompt string
+	Wait   TaskWait
+	// Idle is how long the screen must stay unchanged for an idle wait.
+	Idle time.Duration
+	// Timeout bounds the wait.
+	Timeout       time.Duration
+	CommitMessage string
+	NoCommit      bool
+	// Session is the tmux session's name; a live one of that name is reused.
+	Session string
+	// Env is KEY=VALUE for a new session's agent.
+	Env []string
+	// Socket is the tmux server's socket name; "" is the default.
+	Socket string
+	// Progress, when set, is called after each look at the screen while
+	// the task waits.
+	Progress func(elapsed time.Duration, lastLine string)
+}
+
+// TaskReport is what a task did. On a failure nothing is committed and
+// Restore says how to bring the workspace back to where it was.
+type TaskReport struct {
+	Success     bool   `json:"success"`
+	Agent       string `json:"agent"`
+	Session     string `json:"session"`
+	Reused      bool   `json:"reused"`
+	SnapshotID  int    `json:"snapshot_id"`
+	SnapshotSHA string `json:"snapshot_sha"`
+	Wait        string `json:"wait"`
+	// Ended is how the wait ended: idle, exited, matched, timeout, failed.
+	Ended      string `json:"ended"`
+	ExitStatus *int   `json:"exit_status"`
+	Match      string `json:"match,omitempty"`
+	Committed  bool   `json:"committed"`
+	CommitSHA  string `json:"commit_sha"`
+	// The commit's counts; zero when nothing was committed.
+	FilesChanged int   `json:"files_changed"`
+	Insertions   int   `json:"insertions"`
+	Deletions    int   `json:"deletions"`
+	DurationMS   int64 `json:"duration_ms"`
+	// WaitMS is the part of the duration spent waiting for the agent.
+	WaitMS int64 `json:"wait_ms"`
+	// Screen is the agent's last screen.
+	Screen string `json:"screen"`
+	// Restore is the command that undoes the task.
+	Restore string `json:"restore"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Task runs one agent task; see TaskOptions. The error is for a failure
+// before the agent ran (no container, no snapshot) or an interrupt; how the
+// agent's run ended is in the report, whose Success is false when nothing
+// was committed because the run did not end well.
+func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err error) {
+	start := time.Now()
+	if strings.TrimSpace(o.Agent) == "" {
+		return TaskReport{}, errors.New("task: no agent command given")
+	}
+	if o.Session == "" {
+		o.Session = DefaultTaskSession
+	}
+	if err := tmuxcli.ValidateName(o.Session); err != nil {
+		return TaskReport{}, fmt.Errorf("task: %w", err)
+	}
+	if o.Wait.Kind == "" {
+		o.Wait.Kind = WaitIdle
+	}
+	if o.Idle <= 0 {
+		o.Idle = DefaultTaskIdle
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTaskTimeout
+	}
+	agentLine := strings.Join(strings.Fields(o.Agent), " ")
+	rep = TaskReport{Agent: o.Agent, Session: o.Session, Wait: o.Wait.String()}
+	defer func() { rep.DurationMS = time.Since(start).Milliseconds() }()
+
+	// Git gets the usual bound, not the task's (which may be short).
+	g := *b
+	g.cfg.Timeout = max(b.cfg.Timeout, DefaultTimeout)
+
+	if _, err := b.Ensure(ctx); err != nil {
+		return rep, fmt.Errorf("task: %w", err)
+	}
+	snap, err := g.Snapshot(ctx, "task: before "+agentLine)
+	if err != nil {
+		return rep, fmt.Errorf("task: %w", err)
+	}
+	rep.SnapshotID, rep.SnapshotSHA = snap.ID, snap.SHA
+	rep.Restore = "dockerbridge snapshot restore " + strconv.Itoa(snap.ID)
+
+	fail := func(ended string, err error) (TaskReport, error) {
+		rep.Ended = ended
+		rep.Error = err.Error()
+		return rep, nil
+	}
+	s := b.Tmux(o.Socket)
+	reused, err := startAgent(ctx, s, o)
+	if err != nil {
+		return fail(EndedFailed, fmt.Errorf("start the agent: %w", err))
+	}
+	rep.Reused = reused
+	// The screen as it was before the prompt: output after the cursor's
+	// row, or any change of a full-screen program, is the agent's answer.
+	base, err := look(ctx, s, o.Session)
+	if err != nil {
+		return fail(EndedFailed, err)
+	}
+	if o.Prompt != "" {
+		if err := s.Send(ctx, o.Session, o.Prompt, tmuxcli.SendOptions{DelayEnter: 100 * time.Millisecond, VerifyEnter: true}); err != nil {
+			return fail(EndedFailed, fmt.Errorf("send the prompt: %w", err))
+		}
+	}
+	waitStart := time.Now()
+	w, werr := waitAgent(ctx, s, o, base)
+	rep.WaitMS = time.Since(waitStart).Milliseconds()
+	rep.Ended, rep.ExitStatus, rep.Match = w.ended, w.status, w.match
+	if c, err := s.Capture(context.WithoutCancel(ctx), o.Session, tmuxcli.CaptureOptions{}); err == nil {
+		rep.Screen = c.Content
+	} else {
+		rep.Screen = w.screen
+	}
+	if errors.Is(werr, ErrInterrupted) {
+		rep.Ended, rep.Error = EndedFailed, werr.Error()
+		return rep, werr
+	}
+	if werr != nil {
+		return fail(w.ended, werr)
+	}
+	if !w.ok {
+		return fail(w.ended, w.why)
+	}
+	if o.NoCommit {
+		rep.Success = true
+		return rep, nil
+	}
+	msg := o.CommitMessage
+	if msg == "" {
+		msg = defaultTaskMessage(o.Prompt, agentLine)
+	}
+	res, err := g.Commit(ctx, msg, []string{"Task-Snapshot=" + snap.SHA, "Task-Agent=" + agentLine})
+	if err != nil {
+		return fail(rep.Ended, err)
+	}
+	rep.Success = true
+	rep.Committed, rep.CommitSHA = res.Committed, res.SHA
+	rep.FilesChanged, rep.Insertions, rep.Deletions = res.FilesChanged, res.Insertions, res.Deletions
+	return rep, nil
+}
+
+// defaultTaskMessage is "task: " and the prompt's first line, else the agent.
+func defaultTaskMessage(prompt, agent string) string {
+	subject, _, _ := strings.Cut(strings.TrimSpace(prompt), "\n")
+	if subject == "" {
+		subject = agent
+	}
+	if r := []rune(subject); len(r) > 72 {
+		subject = string(r[:71]) + "…"
+	}
+	return "task: " + subject
+}
+
+// startAgent reuses a live session named o.Session, or starts the agent in a
+// new one (replacing a dead one, whose program has ended).
+func startAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions) (reused bool, err error) {
+	panes, err := s.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range panes {
+		if p.Name != o.Session {
+			continue
+		}
+		if !p.Dead {
+			return true, nil
+		}
+		if err := s.Kill(ctx, o.Session); err != nil && !errors.Is(err, tmuxcli.ErrNoSession) {
+			return false, err
+		}
+		break
+	}
+	_, _, err = s.New(ctx, tmuxcli.NewOptions{Name: o.Session, Command: o.Agent, Env: o.Env}, taskReady)
+	return false, err
+}
+
+// screen is one look at the agent's pane: the visible rows with the trailing
+// spaces a program wrote (a prompt's "> " keeps its space), and where the
+// cursor is.
+type screen struct {
+	snap tmuxcli.Snapshot
+	hash [32]byte
+}
+
+func look(ctx context.Context, s *tmuxcli.Server, name string) (screen, error) {
+	args := append(tmuxcli.SnapshotArgs(tmuxcli.Target(name), tmuxcli.CaptureOptions{Rows: true}), "-N")
+	out, err := s.Output(ctx, args...)
+	if err != nil {
+		return screen{}, err
+	}
+	snap, err := tmuxcli.ParseSnapshot(out)
+	if err != nil {
+		return screen{}, err
+	}
+	return newScreen(snap), nil
+}
+
+// newScreen hashes what a look saw: the rows and the cursor.
+func newScreen(snap tmuxcli.Snapshot) screen {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d,%d,%t\n%s", snap.CursorX, snap.CursorY, snap.Alternate, strings.Join(snap.Lines, "\n"))
+	sc := screen{snap: snap}
+	h.Sum(sc.hash[:0])
+	return sc
+}
+
+// row is the absolute number of a visible row: history lines come first.
+func (sc screen) row(r int) int { return sc.snap.HistorySize + r }
+
+// since is the text of the rows below base's cursor row: what was printed
+// after the prompt was typed. A full-screen program redraws rather than
+// scrolls, so there it is the whole screen once it differs from base.
+func (sc screen) since(base screen) string {
+	if sc.snap.Alternate || base.snap.Alternate {
+		if sc.hash == base.hash {
+			return ""
+		}
+		return tmuxcli.Text(tmuxcli.TrimBlank(sc.snap.Lines))
+	}
+	from := base.row(base.snap.CursorY) + 1
+	var lines []string
+	for r, line := range sc.snap.Lines {
+		if sc.row(r) >= from {
+			lines = append(lines, line)
+		}
+	}
+	return tmuxcli.Text(tmuxcli.TrimBlank(lines))
+}
+
+// lastLine is the screen's last non-blank row.
+func (sc screen) lastLine() string {
+	lines := tmuxcli.TrimBlank(sc.snap.Lines)
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.TrimRight(lines[len(lines)-1], " ")
+}
+
+type waitOutcome struct {
+	ok     bool
+	ended  string
+	status *int
+	match  string
+	screen string
+	why    error
+}
+
+// waitAgent polls the pane until the wait is over. A program that ends is
+// success only for an exit wait (or an idle one) with status 0.
+func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base screen) (waitOutcome, error) {
+	start := time.Now()
+	deadline := start.Add(o.Timeout)
+	interval := taskPollMin
+	var last screen
+	var since time.Time
+	for {
+		sc, err := look(ctx, s, o.Session)
+		if err != nil {
+			if ctx.Err() != nil {
+				return waitOutcome{ended: EndedFailed}, fmt.Errorf("task: %w", ErrInterrupted)
+			}
+			return waitOutcome{ended: EndedFailed, screen: last.text()}, fmt.Errorf("watch the agent: %w", err)
+		}
+		now := time.Now()
+		if o.Progress != nil {
+			o.Progress(now.Sub(start), sc.lastLine())
+		}
+		if sc.snap.Dead {
+			st := sc.snap.DeadStatus
+			w := waitOutcome{ended: EndedExited, status: &st, screen: sc.text()}
+			switch {
+			case o.Wait.Kind == WaitPrompt:
+				w.why = fmt.Errorf("the agent exited with status %d before its prompt appeared", st)
+			case st != 0:
+				w.why = fmt.Errorf("the agent exited with status %d", st)
+			default:
+				w.ok = true
+			}
+			return w, nil
+		}
+		switch o.Wait.Kind {
+		case WaitPrompt:
+			if text := sc.since(base); text != "" {
+				if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
+					return waitOutcome{ok: true, ended: EndedMatched, match: text[loc[0]:loc[1]], screen: sc.text()}, nil
+				}
+			}
+		case WaitIdle:
+			if since.IsZero() || sc.hash != last.hash {
+				since = now
+			} else if now.Sub(since) >= o.Idle {
+				return waitOutcome{ok: true, ended: EndedIdle, screen: sc.text()}, nil
+			}
+		}
+		last = sc
+		if !now.Before(deadline) {
+			return waitOutcome{ended: EndedTimeout, screen: sc.text(), why: fmt.Errorf("the agent did not finish within %s", o.Timeout)}, nil
+		}
+		next := min(interval, time.Until(deadline))
+		if o.Wait.Kind == WaitIdle && !since.IsZero() {
+			// Look again when the screen would have been idle long enough.
+			next = min(next, max(time.Until(since.Add(o.Idle)), taskPollMin))
+		}
+		t := time.NewTimer(max(next, 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return waitOutcome{ended: EndedFailed, screen: sc.text()}, fmt.Errorf("task: %w", ErrInterrupted)
+		case <-t.C:
+		}
+		interval = min(interval*3/2, taskPollMax)
+	}
+}
+
+func (sc screen) text() string {
+	lines := make([]string, 0, len(sc.snap.Lines))
+	for _, l := range sc.snap.Lines {
+		lines = append(lines, strings.TrimRight(l, " "))
+	}
+	return tmuxcli.Text(tmuxcli.TrimBlank(lines))
+}
