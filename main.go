@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -122,8 +123,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return code
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dockerbridge: %v (see dockerbridge --help)\n", err)
-		return 2
+		// The parse failed, so cli.JSON may not be set yet: look for the
+		// flag itself, so that a JSON caller still gets JSON.
+		g := &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
+		return (&app{stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
 	}
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
 	if cli.Verbose {
@@ -1244,4 +1247,12 @@ func (c *TmuxLsCmd) Run(a *app, t *TmuxCmd) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
 	}
 	return tw.Flush()
+}
+
+// indexOr is the index of v in s, or def when it is absent.
+func indexOr(s []string, v string, def int) int {
+	if i := slices.Index(s, v); i >= 0 {
+		return i
+	}
+	return def
 }
