@@ -233,17 +233,22 @@ func sessionErr(name string, err error) error {
 	return err
 }
 
+// Names are at most maxName bytes. The bound is checked apart from the
+// regexps: a {0,99} repetition compiles into 99 copies, which cost every
+// start of the tool about a millisecond.
+const maxName = 100
+
 var (
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$`)
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
 	paneRE   = regexp.MustCompile(`^%[0-9]+$`)
-	socketRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$`)
+	socketRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 )
 
 // ValidateName checks a session name for new. tmux itself would rewrite '.'
 // and ':' and the command parser treats a trailing ';' as a separator, so
 // only a safe set is taken.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if len(name) > maxName || !nameRE.MatchString(name) {
 		return fmt.Errorf("invalid session name %q: use letters, digits, '_' and '-'", name)
 	}
 	return nil
@@ -254,7 +259,7 @@ func ValidateTarget(name string) error {
 	if paneRE.MatchString(name) {
 		return nil
 	}
-	if !nameRE.MatchString(name) {
+	if len(name) > maxName || !nameRE.MatchString(name) {
 		return fmt.Errorf("invalid session %q: give a session name (letters, digits, '_', '-') or a pane id such as %%3", name)
 	}
 	return nil
@@ -262,7 +267,7 @@ func ValidateTarget(name string) error {
 
 // ValidateSocket checks a -L socket name.
 func ValidateSocket(name string) error {
-	if name != "" && !socketRE.MatchString(name) {
+	if name != "" && (len(name) > maxName || !socketRE.MatchString(name)) {
 		return fmt.Errorf("invalid socket name %q: use letters, digits, '_', '.' and '-'", name)
 	}
 	return nil
