@@ -1,0 +1,681 @@
+package main
+
+// faketmux: the tmux of the hermetic tmux scenarios (testdata/script/tmux_*).
+// A scenario puts a shim named tmux on PATH that runs the test binary with
+// DOCKERBRIDGE_TMUXFAKE set to the scenario's directory ($WORK); init below
+// then plays tmux instead of running the tests. It is stateful, after
+// tailscale's fakeOS: it keeps sessions, options, buffers and wait-for
+// channels in $WORK/.tmuxfake/<socket>.json, splits its argv into commands by
+// tmux 3.3's own rule (an argument ending in ';' ends a command, "\;" stands
+// for ';'), and answers the commands dockerbridge uses with tmux's texts:
+// "no server running on ...", "can't find session: NAME", "duplicate
+// session: NAME". With no session left the server is gone (exit-empty).
+//
+// What it writes, for scripts to check:
+//
+//	tmux.log     one line per call: the argv after "tmux", each element %q
+//	typed.log    what reached a pane, one line per call: literal text as it
+//	             is, keys as <Key>, pastes as <paste>TEXT</paste>
+//	events.log   "new NAME history-limit=N remain-on-exit=V size=WxH env=[..]
+//	             cmd=..." with the options in force when the pane was made,
+//	             "kill NAME", "run CHANNEL"
+//
+// What a scenario can give it, in $WORK:
+//
+//	screen        the screen of a new session (default "$ ")
+//	screen-NAME   session NAME's screen from now on
+//	cursor-NAME   "X Y": where its cursor is (default: after the last
+//	              non-blank line)
+//	command-NAME  its foreground command (default: the first word of its
+//	              command, else bash); run's if-shell tests it
+//	run.out       what a run command prints (default nothing)
+//	run.rc        its exit code (default 0)
+//	run.hang      (exists) the command never ends: no signal
+//	run.exit      the command ends the shell with this status: the pane
+//	              dies and the pane-died hook signals
+//
+// A pasted run script starts when Enter follows it: the fake appends the
+// markers, run.out and the exit code to the screen, as the shell would, and
+// signals the channel named in the script (a late signal of an old channel is
+// kept, as tmux keeps it, and ends only a wait on that same channel).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"dockerbridge/tmuxcli"
+)
+
+const tmuxFakeEnv = "DOCKERBRIDGE_TMUXFAKE"
+
+func init() {
+	if dir := os.Getenv(tmuxFakeEnv); dir != "" {
+		os.Exit(fakeTmux(dir, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+}
+
+type tfSession struct {
+	Name    string   `json:"name"`
+	Pane    string   `json:"pane"`
+	Cmd     string   `json:"cmd"`
+	History string   `json:"history"`
+	Width   int      `json:"width"`
+	Height  int      `json:"height"`
+	Env     []string `json:"env"`
+	Dead    bool     `json:"dead"`
+	Status  int      `json:"status"`
+	Screen  []string `json:"screen"`
+}
+
+type tfState struct {
+	Sessions []*tfSession      `json:"sessions"`
+	NextPane int               `json:"next_pane"`
+	Options  map[string]string `json:"options"`
+	Woken    map[string]bool   `json:"woken"`
+	Buffers  map[string]string `json:"buffers"`
+	// PendingRun is the channel of a pasted run script that waits for its
+	// Enter.
+	PendingRun string `json:"pending_run"`
+}
+
+type tfError struct{ msg string }
+
+func (e *tfError) Error() string { return e.msg }
+
+type fakeTmuxProc struct {
+	dir    string
+	socket string
+	st     *tfState
+	lock   *os.File
+	stdin  io.Reader
+	stdout io.Writer
+}
+
+func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	p := &fakeTmuxProc{dir: dir, socket: "default", stdin: stdin, stdout: stdout}
+	p.appendFile("tmux.log", tfQuote(args)+"\n")
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-u":
+			args = args[1:]
+		case "-f", "-L":
+			if len(args) < 2 {
+				fmt.Fprintf(stderr, "usage: tmux [-u] [-f file] [-L socket] command\n")
+				return 1
+			}
+			if args[0] == "-L" {
+				p.socket = args[1]
+			}
+			args = args[2:]
+		default:
+			fmt.Fprintf(stderr, "faketmux: global flag %s is not emulated\n", args[0])
+			return 1
+		}
+	}
+	cmds := tfSplit(args)
+	if err := p.load(); err != nil {
+		fmt.Fprintf(stderr, "faketmux: %v\n", err)
+		return 1
+	}
+	defer p.unlock()
+	starts := slices.ContainsFunc(cmds, func(c []string) bool { return len(c) > 0 && c[0] == "new-session" })
+	if len(p.st.Sessions) == 0 && !starts {
+		fmt.Fprintf(stderr, "no server running on /tmp/tmux-%d/%s\n", os.Getuid(), p.socket)
+		return 1
+	}
+	for _, c := range cmds {
+		if err := p.exec(c); err != nil {
+			p.save()
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	p.save()
+	return 0
+}
+
+// tfSplit splits argv into commands the way tmux 3.3's
+// cmd_parse_from_arguments does.
+func tfSplit(args []string) [][]string {
+	var cmds [][]string
+	var cur []string
+	for _, a := range args {
+		if strings.HasSuffix(a, ";") {
+			a = a[:len(a)-1]
+			if strings.HasSuffix(a, `\`) {
+				cur = append(cur, a[:len(a)-1]+";")
+				continue
+			}
+			if a != "" {
+				cur = append(cur, a)
+			}
+			cmds = append(cmds, cur)
+			cur = nil
+			continue
+		}
+		cur = append(cur, a)
+	}
+	if len(cur) > 0 {
+		cmds = append(cmds, cur)
+	}
+	return cmds
+}
+
+// tfQuote is the log form of an argv, as fakedocker's: each element %q.
+func tfQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+func (p *fakeTmuxProc) path(name string) string { return filepath.Join(p.dir, name) }
+
+func (p *fakeTmuxProc) appendFile(name, text string) {
+	f, err := os.OpenFile(p.path(name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(text)
+}
+
+func (p *fakeTmuxProc) statePath() string {
+	return p.path(filepath.Join(".tmuxfake", p.socket+".json"))
+}
+
+// load takes the state under an exclusive lock, as the server serialises
+// its clients.
+func (p *fakeTmuxProc) load() error {
+	if err := os.MkdirAll(p.path(".tmuxfake"), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p.path(".tmuxfake/lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	p.lock = f
+	p.st = &tfState{Options: map[string]string{}, Woken: map[string]bool{}, Buffers: map[string]string{}}
+	b, err := os.ReadFile(p.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, p.st)
+}
+
+func (p *fakeTmuxProc) save() {
+	if len(p.st.Sessions) == 0 {
+		// exit-empty: the server goes with its last session.
+		_ = os.Remove(p.statePath())
+		return
+	}
+	b, _ := json.MarshalIndent(p.st, "", "  ")
+	_ = os.WriteFile(p.statePath(), b, 0o644)
+}
+
+func (p *fakeTmuxProc) unlock() {
+	if p.lock != nil {
+		p.lock.Close()
+		p.lock = nil
+	}
+}
+
+// flags takes tmux-style flags off args: those in withValue take one value.
+func tfFlags(args []string, withValue string) (map[string][]string, []string, error) {
+	f := map[string][]string{}
+	for len(args) > 0 {
+		a := args[0]
+		if a == "--" {
+			return f, args[1:], nil
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		args = args[1:]
+		for i := 1; i < len(a); i++ {
+			c := string(a[i])
+			if !strings.Contains(withValue, c) {
+				f[c] = append(f[c], "")
+				continue
+			}
+			v := a[i+1:]
+			if v == "" {
+				if len(args) == 0 {
+					return nil, nil, &tfError{"command requires an argument -- " + c}
+				}
+				v, args = args[0], args[1:]
+			}
+			f[c] = append(f[c], v)
+			break
+		}
+	}
+	return f, args, nil
+}
+
+func last(f map[string][]string, k string) string {
+	if v := f[k]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
+func (p *fakeTmuxProc) find(target string) (*tfSession, error) {
+	for _, s := range p.st.Sessions {
+		if target == s.Pane || target == "="+s.Name || target == "="+s.Name+":" {
+			return s, nil
+		}
+	}
+	if strings.HasPrefix(target, "%") {
+		return nil, &tfError{"can't find pane: " + target}
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(target, "="), ":")
+	return nil, &tfError{"can't find session: " + name}
+}
+
+// screen is a session's screen: $DIR/screen-NAME when the scenario gives
+// one, else the fake's own. The cursor sits after its last non-blank line,
+// or where $DIR/cursor-NAME ("X Y") puts it.
+func (p *fakeTmuxProc) screen(s *tfSession) []string {
+	if b, err := os.ReadFile(p.path("screen-" + s.Name)); err == nil {
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	return s.Screen
+}
+
+func (p *fakeTmuxProc) command(s *tfSession) string {
+	if b, err := os.ReadFile(p.path("command-" + s.Name)); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	if f := strings.Fields(s.Cmd); len(f) > 0 {
+		return filepath.Base(f[0])
+	}
+	return "bash"
+}
+
+func (p *fakeTmuxProc) vars(s *tfSession) map[string]string {
+	lines := tmuxcli.TrimBlank(p.screen(s))
+	x, y := 0, 0
+	if n := len(lines); n > 0 {
+		y, x = n-1, utf8.RuneCountInString(lines[n-1])
+	}
+	if b, err := os.ReadFile(p.path("cursor-" + s.Name)); err == nil {
+		_, _ = fmt.Sscan(string(b), &x, &y)
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(s.Pane, "%"))
+	v := map[string]string{
+		"session_name":         s.Name,
+		"pane_id":              s.Pane,
+		"pane_pid":             strconv.Itoa(4000 + n),
+		"pane_dead":            "0",
+		"pane_dead_status":     "",
+		"pane_width":           strconv.Itoa(s.Width),
+		"pane_height":          strconv.Itoa(s.Height),
+		"cursor_x":             strconv.Itoa(x),
+		"cursor_y":             strconv.Itoa(y),
+		"history_size":         "0",
+		"history_limit":        s.History,
+		"alternate_on":         "0",
+		"pane_current_command": p.command(s),
+	}
+	if s.Dead {
+		v["pane_dead"], v["pane_dead_status"] = "1", strconv.Itoa(s.Status)
+	}
+	return v
+}
+
+var tfVarRE = regexp.MustCompile(`#\{([a-z_]+)\}`)
+
+func (p *fakeTmuxProc) expand(s *tfSession, format string) string {
+	v := p.vars(s)
+	return tfVarRE.ReplaceAllStringFunc(format, func(m string) string { return v[m[2:len(m)-1]] })
+}
+
+func (p *fakeTmuxProc) exec(c []string) error {
+	if len(c) == 0 {
+		return nil
+	}
+	verb, args := c[0], c[1:]
+	switch verb {
+	case "set-option":
+		f, rest, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		if t := last(f, "t"); t != "" {
+			if _, err := p.find(t); err != nil {
+				return err
+			}
+		}
+		if len(rest) == 2 {
+			p.st.Options[rest[0]] = rest[1]
+		}
+		return nil
+	case "set-hook":
+		f, _, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		_, err = p.find(last(f, "t"))
+		return err
+	case "new-session":
+		return p.newSession(args)
+	case "send-keys":
+		return p.sendKeys(args)
+	case "load-buffer":
+		f, rest, err := tfFlags(args, "bt")
+		if err != nil {
+			return err
+		}
+		if len(rest) != 1 || rest[0] != "-" {
+			return &tfError{"faketmux: load-buffer only from stdin is emulated"}
+		}
+		b, err := io.ReadAll(p.stdin)
+		if err != nil {
+			return err
+		}
+		p.st.Buffers[last(f, "b")] = string(b)
+		return nil
+	case "paste-buffer":
+		f, _, err := tfFlags(args, "bst")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		name := last(f, "b")
+		text, ok := p.st.Buffers[name]
+		if !ok {
+			return &tfError{"no buffer " + name}
+		}
+		if _, ok := f["d"]; ok {
+			delete(p.st.Buffers, name)
+		}
+		p.appendFile("typed.log", "<paste>"+text+"</paste>\n")
+		if m := tfRunRE.FindStringSubmatch(text); m != nil {
+			p.st.PendingRun = m[1]
+		}
+		_ = s
+		return nil
+	case "delete-buffer":
+		f, _, err := tfFlags(args, "b")
+		if err != nil {
+			return err
+		}
+		delete(p.st.Buffers, last(f, "b"))
+		return nil
+	case "if-shell":
+		f, rest, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		if len(rest) < 2 {
+			return &tfError{"faketmux: if-shell needs a condition and a command"}
+		}
+		// The condition is run's: alive and at a shell.
+		branch := rest[1]
+		if s.Dead || !tmuxcli.IsShell(p.command(s)) {
+			branch = ""
+			if len(rest) > 2 {
+				branch = rest[2]
+			}
+		}
+		cmds, err := tfParse(branch)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if err := p.exec(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "wait-for":
+		f, rest, err := tfFlags(args, "")
+		if err != nil || len(rest) != 1 {
+			return &tfError{"usage: wait-for [-L|-S|-U] channel"}
+		}
+		if _, ok := f["S"]; ok {
+			p.st.Woken[rest[0]] = true
+			return nil
+		}
+		return p.waitFor(rest[0])
+	case "display-message":
+		f, rest, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(p.stdout, p.expand(s, strings.Join(rest, " ")))
+		return nil
+	case "capture-pane":
+		f, _, err := tfFlags(args, "tSE")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		// Real tmux prints every row; two blank ones stand for the rest.
+		for _, l := range append(p.screen(s), "", "") {
+			fmt.Fprintln(p.stdout, l)
+		}
+		return nil
+	case "list-panes":
+		f, _, err := tfFlags(args, "Ft")
+		if err != nil {
+			return err
+		}
+		for _, s := range p.st.Sessions {
+			fmt.Fprintln(p.stdout, p.expand(s, last(f, "F")))
+		}
+		return nil
+	case "kill-session":
+		f, _, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		p.st.Sessions = slices.DeleteFunc(p.st.Sessions, func(x *tfSession) bool { return x == s })
+		p.appendFile("events.log", "kill "+s.Name+"\n")
+		return nil
+	case "kill-server":
+		p.st.Sessions = nil
+		return nil
+	}
+	return &tfError{"faketmux: " + verb + " is not emulated"}
+}
+
+func (p *fakeTmuxProc) newSession(args []string) error {
+	f, rest, err := tfFlags(args, "FsxyecnX")
+	if err != nil {
+		return err
+	}
+	name := last(f, "s")
+	for _, s := range p.st.Sessions {
+		if s.Name == name {
+			return &tfError{"duplicate session: " + name}
+		}
+	}
+	w, _ := strconv.Atoi(last(f, "x"))
+	h, _ := strconv.Atoi(last(f, "y"))
+	hist := p.st.Options["history-limit"]
+	if hist == "" {
+		hist = "2000"
+	}
+	screen := []string{"$ "}
+	if b, err := os.ReadFile(p.path("screen")); err == nil {
+		screen = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	s := &tfSession{Name: name, Pane: "%" + strconv.Itoa(p.st.NextPane), Cmd: strings.Join(rest, " "),
+		History: hist, Width: w, Height: h, Env: f["e"], Screen: screen}
+	p.st.NextPane++
+	p.st.Sessions = append(p.st.Sessions, s)
+	p.appendFile("events.log", fmt.Sprintf("new %s history-limit=%s remain-on-exit=%s size=%dx%d env=%q cmd=%q\n",
+		name, hist, p.st.Options["remain-on-exit"], w, h, s.Env, s.Cmd))
+	if _, ok := f["P"]; ok {
+		fmt.Fprintln(p.stdout, p.expand(s, last(f, "F")))
+	}
+	return nil
+}
+
+func (p *fakeTmuxProc) sendKeys(args []string) error {
+	f, rest, err := tfFlags(args, "tN")
+	if err != nil {
+		return err
+	}
+	s, err := p.find(last(f, "t"))
+	if err != nil {
+		return err
+	}
+	repeat := 1
+	if n := last(f, "N"); n != "" {
+		repeat, _ = strconv.Atoi(n)
+	}
+	// typed.log gets one line per call.
+	var typed strings.Builder
+	for range repeat {
+		for _, k := range rest {
+			if _, ok := f["l"]; ok {
+				typed.WriteString(k)
+				continue
+			}
+			typed.WriteString("<" + k + ">")
+			if (k == "Enter" || k == "C-m") && p.st.PendingRun != "" {
+				p.runPending(s)
+			}
+		}
+	}
+	p.appendFile("typed.log", typed.String()+"\n")
+	return nil
+}
+
+// tfRunRE finds the channel of a run script.
+var tfRunRE = regexp.MustCompile(`DBE (db-[0-9a-f]+) "\$__db_rc"; .* wait-for -S (db-[0-9a-f]+)$`)
+
+// runPending plays the shell running a pasted run script: the output of
+// $DIR/run.out and the exit code of $DIR/run.rc (default 0) between the
+// markers, then the signal. With $DIR/run.hang the command never ends;
+// with $DIR/run.exit the shell exits with that status and the pane-died
+// hook signals instead.
+func (p *fakeTmuxProc) runPending(s *tfSession) {
+	ch := p.st.PendingRun
+	p.st.PendingRun = ""
+	out, _ := os.ReadFile(p.path("run.out"))
+	rc := "0"
+	if b, err := os.ReadFile(p.path("run.rc")); err == nil {
+		rc = strings.TrimSpace(string(b))
+	}
+	text := "DBS-" + ch + "\n" + string(out)
+	p.appendFile("events.log", "run "+ch+"\n")
+	switch {
+	case p.exists("run.hang"):
+		s.Screen = append(s.Screen, strings.Split(text, "\n")...)
+		return
+	case p.exists("run.exit"):
+		b, _ := os.ReadFile(p.path("run.exit"))
+		s.Dead = true
+		s.Status, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		s.Screen = append(s.Screen, strings.Split(text+"\nPane is dead (status "+strconv.Itoa(s.Status)+")", "\n")...)
+	default:
+		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+rc+"\n$ ", "\n")...)
+	}
+	p.st.Woken[ch] = true
+}
+
+func (p *fakeTmuxProc) exists(name string) bool {
+	_, err := os.Stat(p.path(name))
+	return err == nil
+}
+
+// waitFor blocks until the channel is signalled, as a tmux client does,
+// with the state unlocked meanwhile; a signal sent before the wait counts
+// once.
+func (p *fakeTmuxProc) waitFor(ch string) error {
+	for {
+		if p.st.Woken[ch] {
+			delete(p.st.Woken, ch)
+			return nil
+		}
+		p.save()
+		p.unlock()
+		time.Sleep(20 * time.Millisecond)
+		if err := p.load(); err != nil {
+			return err
+		}
+	}
+}
+
+// tfParse splits a tmux command string (if-shell's) into commands: words
+// separated by spaces, single quotes kept together, " ; " between commands.
+func tfParse(s string) ([][]string, error) {
+	var cmds [][]string
+	var cur []string
+	var word strings.Builder
+	inWord, quoted := false, false
+	flush := func() {
+		if inWord {
+			if w := word.String(); w == ";" {
+				cmds = append(cmds, cur)
+				cur = nil
+			} else {
+				cur = append(cur, w)
+			}
+		}
+		word.Reset()
+		inWord = false
+	}
+	for _, r := range s {
+		switch {
+		case quoted && r == '\'':
+			quoted = false
+		case quoted:
+			word.WriteRune(r)
+		case r == '\'':
+			quoted, inWord = true, true
+		case r == ' ':
+			flush()
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, &tfError{"faketmux: unterminated quote in " + s}
+	}
+	flush()
+	if len(cur) > 0 {
+		cmds = append(cmds, cur)
+	}
+	return cmds, nil
+}
