@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -60,9 +60,25 @@ func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interv
 			cancel()
 		}
 	}
+	// The watcher's lifeline: a pipe that sends nothing and is closed when
+	// the wait ends. A file, not a reader, so that no copying goroutine
+	// outlives a watcher that exited by itself, and so that a docker exec
+	// that failed on a stopped container can be retried with it.
+	lifeline, hold, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("tmux watch: %w", err)
+	}
+	defer lifeline.Close()
+	var once sync.Once
+	release := func() { once.Do(func() { hold.Close() }) }
+	defer release()
+	go func() {
+		<-wctx.Done()
+		release()
+	}()
 	errb := dockercli.NewCapBuffer(16 << 10)
 	argv := WatchArgs(interval, s.Argv(SnapshotArgs(t, co)...))
-	code, err := s.Runner.Run(wctx, dockercli.Cmd{Args: argv, Stdin: holdOpen{wctx}, Stdout: w, Stderr: errb})
+	code, err := s.Runner.Run(wctx, dockercli.Cmd{Args: argv, Stdin: lifeline, Stdout: w, Stderr: errb})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
@@ -116,16 +132,3 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-// holdOpen is a stdin that sends nothing and ends when ctx does: the
-// watcher's lifeline. Having sent nothing, it is always whole, so a docker
-// exec that failed on a stopped container can be retried with it.
-type holdOpen struct{ ctx context.Context }
-
-func (h holdOpen) Read([]byte) (int, error) {
-	<-h.ctx.Done()
-	return 0, io.EOF
-}
-
-// Rewind reports that nothing has been consumed (see bridge's rewind).
-func (holdOpen) Rewind() bool { return true }
