@@ -816,7 +816,11 @@ func printTaskReport(w io.Writer, r bridge.TaskReport) {
 		how = "reused"
 	}
 	fmt.Fprintf(w, "agent:    %s (tmux session %s, %s)\n", r.Agent, r.Session, how)
-	fmt.Fprintf(w, "snapshot: %d %s\n", r.SnapshotID, shortSHA(r.SnapshotSHA))
+	note := ""
+	if r.Initialized {
+		note = " (initialized a git repository in " + bridge.Workspace + ")"
+	}
+	fmt.Fprintf(w, "snapshot: %d %s%s\n", r.SnapshotID, shortSHA(r.SnapshotSHA), note)
 	ended := r.Ended
 	if r.ExitStatus != nil {
 		ended += fmt.Sprintf(" with status %d", *r.ExitStatus)

@@ -117,6 +117,9 @@ type TaskReport struct {
 	Reused      bool   `json:"reused"`
 	SnapshotID  int    `json:"snapshot_id"`
 	SnapshotSHA string `json:"snapshot_sha"`
+	// Initialized says the workspace was not a git repository: the
+	// snapshot made one.
+	Initialized bool   `json:"initialized"`
 	Wait        string `json:"wait"`
 	// Ended is how the wait ended: idle, exited, matched, timeout, failed.
 	Ended      string `json:"ended"`
@@ -177,7 +180,7 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 	if err != nil {
 		return rep, fmt.Errorf("task: %w", err)
 	}
-	rep.SnapshotID, rep.SnapshotSHA = snap.ID, snap.SHA
+	rep.SnapshotID, rep.SnapshotSHA, rep.Initialized = snap.ID, snap.SHA, snap.Initialized
 	rep.Restore = "dockerbridge snapshot restore " + strconv.Itoa(snap.ID)
 
 	fail := func(ended string, err error) (TaskReport, error) {
