@@ -227,8 +227,13 @@ func (p *fakeTmuxProc) save() {
 		_ = os.Remove(p.statePath())
 		return
 	}
+	// A client killed mid-write (a run's timeout) must not leave half a
+	// state: write aside, then rename.
 	b, _ := json.MarshalIndent(p.st, "", "  ")
-	_ = os.WriteFile(p.statePath(), b, 0o644)
+	tmp := p.statePath() + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		_ = os.Rename(tmp, p.statePath())
+	}
 }
 
 func (p *fakeTmuxProc) unlock() {

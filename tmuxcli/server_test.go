@@ -594,3 +594,26 @@ func TestWatcherInBash(t *testing.T) {
 		t.Errorf("the fake tmux ran %d times by the end of the wait and %d times 300ms later; want at least 5, then no more", before, after)
 	}
 }
+
+// A wait whose deadline comes before its first look still looks once, so a
+// timeout always reports a screen, and a match on that look counts.
+func TestWaitLooksAtLeastOnce(t *testing.T) {
+	for _, screen := range []string{"busy", ">>> "} {
+		first := true
+		f := &fakeRunner{
+			block: func(call) bool {
+				b := first
+				first = false
+				return b
+			},
+			reply: func(int, call) (string, string, int) { return state("python3", 0, 0, screen), "", 0 },
+		}
+		res, err := newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := screen == ">>> "; res.OK != want || res.Content != screen+"\n" || res.Polls != 1 {
+			t.Errorf("screen %q: %+v, want matched %v after one look", screen, res, want)
+		}
+	}
+}

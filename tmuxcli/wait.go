@@ -88,6 +88,16 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 	if errors.Is(err, errNoWatcher) && res.Polls == 0 {
 		err = s.pollEach(ctx, t, deadline, interval, co, stop)
 	}
+	if err == nil && res.Polls == 0 {
+		// The deadline came before the first look (a slow machine, a tiny
+		// timeout): a timeout still reports a screen that was looked at.
+		snap, serr := s.snapshot(ctx, t, co, 0)
+		if serr != nil {
+			err = serr
+		} else {
+			stop(snap, time.Now())
+		}
+	}
 	res.Waited = time.Since(start)
 	res.Content = Text(TrimBlank(last.Lines))
 	if err != nil {
