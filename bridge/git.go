@@ -38,6 +38,10 @@ trap 'rm -f -- "${tmps[@]}"' EXIT
 excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*')
 g() { git -c safe.directory=/workspace -c core.quotePath=false "${ident[@]}" "$@"; }
 die() { printf '%s\n' "$*" >&2; exit 95; }
+# git allocates and frees zlib's buffers for every object it writes, and
+# glibc hands the memory back to the kernel each time: those brk calls cost
+# more than the hashing (10,000 files: 15 s, 2 s with the heap kept).
+bulk() { MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=16777216 g "$@"; }
 
 # repo finds the repository at /workspace and sets gd to its git dir. With
 # $1 = 1 it initialises one where there is none, and says so.
@@ -83,7 +87,8 @@ tmpindex() {
 # Without a real index (nothing is tracked) the last snapshot's index,
 # minus files ignored since, serves the same purpose. A big-file threshold
 # of one byte streams new blobs into one pack instead of a loose file each:
-# on 10,000 files that is 6 MB on disk instead of 41 MB.
+# on 10,000 files that is 6 MB on disk instead of 41 MB, and no automatic
+# gc in the user's next commit.
 stage() {
   tmpindex
   if [ -s "$gd/index" ]; then
@@ -93,7 +98,7 @@ stage() {
     GIT_INDEX_FILE=$idx g ls-files -z -c -i --exclude-standard |
       GIT_INDEX_FILE=$idx g update-index -z --force-remove --stdin || exit 95
   fi
-  GIT_INDEX_FILE=$idx g -c core.bigFileThreshold=1 add -A -- . "${excl[@]}" || exit 95
+  GIT_INDEX_FILE=$idx bulk -c core.bigFileThreshold=1 add -A -- . "${excl[@]}" || exit 95
   if [ ! -s "$gd/index" ]; then
     cp -p -- "$idx" "$gd/dockerbridge-index.new" && mv -f -- "$gd/dockerbridge-index.new" "$gd/dockerbridge-index"
   fi
@@ -237,7 +242,7 @@ printf 'removed=%s\nwritten=%s\n' "$removed" "$written"
 // $1 is the message, the rest are trailers ("Key: value").
 const commitScript = gitPrelude + `repo 1
 who
-g add -A -- . "${excl[@]}" || exit 95
+bulk add -A -- . "${excl[@]}" || exit 95
 if g rev-parse -q --verify 'HEAD^{commit}' >/dev/null; then
   g diff-index --cached --quiet HEAD -- && { echo committed=0; exit 0; }
 else
