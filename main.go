@@ -50,6 +50,8 @@ type Globals struct {
 	NoInit          bool          `help:"Run a new container without --init (docker stop then waits its full grace)."`
 	Env             []string      `sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable)."`
 	AllowOutside    bool          `help:"Let file commands reach paths outside /workspace."`
+	Harden          bool          `env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp (DOCKERBRIDGE_HARDEN=1)."`
+	NoNetwork       bool          `help:"Run a new container with no network (--network none)."`
 
 	Version kong.VersionFlag `help:"Print the version."`
 }
@@ -205,7 +207,7 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(bridge.Config{
+	return bridge.New(bridge.Harden(bridge.Config{
 		Project:      g.Project,
 		HostPath:     g.Path,
 		Image:        g.Image,
@@ -220,7 +222,7 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 		NoInit:       g.NoInit,
 		AllowOutside: g.AllowOutside,
 		Warn:         a.stderr,
-	}, a.docker(), a.runner, st)
+	}, g.Harden, g.NoNetwork), a.docker(), a.runner, st)
 }
 
 // StartCmd starts the container.
