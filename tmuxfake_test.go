@@ -31,8 +31,8 @@ package main
 //	run.out       what a run command prints (default nothing)
 //	run.rc        its exit code (default 0)
 //	run.hang      (exists) the command never ends: no signal
-//	run.exit      the command ends the shell with this status: the pane
-//	              dies and the pane-died hook signals
+//	run.exit      the command ends the shell with this status: the EXIT
+//	              trap reports it, then the pane dies
 //
 // A pasted run script starts when Enter follows it: the fake appends the
 // markers, run.out and the exit code to the screen, as the shell would, and
@@ -440,9 +440,14 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		if len(rest) < 2 {
 			return &tfError{"faketmux: if-shell needs a condition and a command"}
 		}
-		// The condition is run's: alive and at a shell.
+		// The conditions dockerbridge uses: "#{pane_dead}", and run's,
+		// alive and at a shell.
+		ok := !s.Dead && tmuxcli.IsShell(p.command(s))
+		if rest[0] == "#{pane_dead}" {
+			ok = s.Dead
+		}
 		branch := rest[1]
-		if s.Dead || !tmuxcli.IsShell(p.command(s)) {
+		if !ok {
 			branch = ""
 			if len(rest) > 2 {
 				branch = rest[2]
@@ -513,6 +518,9 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		p.st.Sessions = slices.DeleteFunc(p.st.Sessions, func(x *tfSession) bool { return x == s })
 		p.appendFile("events.log", "kill "+s.Name+"\n")
+		return nil
+	case "run-shell":
+		// Only "run-shell true", which reaps exited children.
 		return nil
 	case "kill-server":
 		p.st.Sessions = nil
@@ -586,7 +594,7 @@ func (p *fakeTmuxProc) sendKeys(args []string) error {
 }
 
 // tfRunRE finds the channel of a run script.
-var tfRunRE = regexp.MustCompile(`DBE (db-[0-9a-f]+) "\$__db_rc"; .* wait-for -S (db-[0-9a-f]+)$`)
+var tfRunRE = regexp.MustCompile(`DBE (db-[0-9a-f]+) "\$__db_rc"; .* wait-for -S (db-[0-9a-f]+)( &\))?$`)
 
 // runPending plays the shell running a pasted run script: the output of
 // $DIR/run.out and the exit code of $DIR/run.rc (default 0) between the
@@ -611,7 +619,8 @@ func (p *fakeTmuxProc) runPending(s *tfSession) {
 		b, _ := os.ReadFile(p.path("run.exit"))
 		s.Dead = true
 		s.Status, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		s.Screen = append(s.Screen, strings.Split(text+"\nPane is dead (status "+strconv.Itoa(s.Status)+")", "\n")...)
+		// The script's EXIT trap reports before the shell goes.
+		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+strconv.Itoa(s.Status)+" exit\nPane is dead (status "+strconv.Itoa(s.Status)+")", "\n")...)
 	default:
 		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+rc+"\n$ ", "\n")...)
 	}

@@ -77,7 +77,7 @@ func TestTmuxLazyStart(t *testing.T) {
 		t.Errorf("the retried exec differs from the first (-first +retry):\n%s", diff)
 	}
 	want := []string{"exec", "-e", "LANG=C.UTF-8", "luzia-x", "timeout", "-k", "1", "11",
-		"true", "-u", "-f", "/dev/null", "-L", "dbtest", "list-panes", "-a", "-F"}
+		"true", "-u", "-f", "/dev/null", "-L", "dbtest", "run-shell", "true", ";", "list-panes", "-a", "-F"}
 	if len(last) < len(want) || !slices.Equal(want[:7], last[:7]) || !slices.Equal(want[8:], last[8:len(want)]) {
 		t.Errorf("exec argv = %q, want %q (the timeout in seconds aside)", last, want)
 	}

@@ -139,8 +139,17 @@ func KillArgs(name string) []string {
 // one field that may hold anything.
 const listFormat = "#{session_name}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_width}x#{pane_height}\t#{pane_current_command}"
 
-// ListArgs lists every pane of the server.
-func ListArgs() []string { return []string{"list-panes", "-a", "-F", listFormat} }
+// reapArgs make the server collect exited pane processes first. tmux 3.3 at
+// times misses a pane's SIGCHLD: the pane shows as dead, with no exit status
+// and no pane-died hook, until another child of the server exits. A
+// run-shell job is such a child, and a synchronous one has been reaped by
+// the time the next command runs.
+var reapArgs = []string{"run-shell", "true", ";"}
+
+// ListArgs lists every pane of the server, exit statuses collected.
+func ListArgs() []string {
+	return append(append([]string{}, reapArgs...), "list-panes", "-a", "-F", listFormat)
+}
 
 // Pane is one row of ls.
 type Pane struct {
@@ -212,9 +221,14 @@ func CaptureArgs(target string, o CaptureOptions) []string {
 const snapshotFormat = "#{cursor_x}\t#{cursor_y}\t#{history_size}\t#{pane_width}\t#{pane_height}\t#{alternate_on}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_id}\t#{pane_current_command}"
 
 // SnapshotArgs asks for the pane's state and its capture in one invocation:
-// a poll costs one process (one docker exec in a container), never two.
+// a poll costs one process (one docker exec in a container), never two. A
+// dead pane gets its exit status collected first (see reapArgs); a live one
+// costs nothing more.
 func SnapshotArgs(target string, o CaptureOptions) []string {
-	a := []string{"display-message", "-p", "-t", target, snapshotFormat, ";"}
+	a := []string{
+		"if-shell", "-F", "-t", target, "#{pane_dead}", "run-shell true", ";",
+		"display-message", "-p", "-t", target, snapshotFormat, ";",
+	}
 	return append(a, CaptureArgs(target, o)...)
 }
 
@@ -336,21 +350,31 @@ func RunArgs(target, id string, scrollback int) []string {
 //   - under set -u nothing unset is referenced.
 //
 // The exit code is printed after the end marker; signal is the shell command
-// that wakes the waiting client. A leading space keeps the line out of
-// bash's history where HISTCONTROL has ignorespace.
+// that wakes the waiting client. A command that ends the shell (exit, set -e)
+// never reaches that line, so an EXIT trap does the same, with "exit" after
+// the code: tmux's own pane-died hook is not enough, as tmux 3.3 at times
+// does not reap a pane's process until another child exits. The trap is set
+// only around the command: bash's earlier EXIT trap comes back afterwards,
+// unless the command set one of its own. A leading space keeps the line out
+// of bash's history where HISTCONTROL has ignorespace.
 func RunScript(command, id, signal string) string {
+	onExit := `__db_rc=$?; printf '\n%s-%s %s exit\n' DBE ` + id + ` "$__db_rc"; ` + signal
 	return " printf '%s-%s\\n' DBS " + id +
+		"; __db_t=$(trap -p EXIT 2>/dev/null); trap " + ShellQuote(onExit) + " EXIT" +
 		"; command eval " + ShellQuote(command) +
-		"; __db_rc=$?; printf '\\n%s-%s %s\\n' DBE " + id + ` "$__db_rc"; ` + signal
+		"; __db_rc=$?; case ${BASH_VERSION-}$(trap -p EXIT 2>/dev/null) in '' | *'DBE " + id + "'*) eval \"${__db_t:-trap - EXIT}\";; esac" +
+		"; printf '\\n%s-%s %s\\n' DBE " + id + ` "$__db_rc"; ` + signal
 }
 
 // SignalCommand is the shell command a pane runs to signal channel id on the
-// server at socket.
+// server at socket. It runs in the background of a subshell: were the tmux
+// client the shell's foreground job, a run that follows at once could still
+// find it there, instead of the shell, and refuse to type.
 func SignalCommand(bin, socket, id string) string {
 	if bin == "" {
 		bin = "tmux"
 	}
-	return ShellQuote(bin) + " -L " + ShellQuote(socket) + " wait-for -S " + id
+	return "(" + ShellQuote(bin) + " -L " + ShellQuote(socket) + " wait-for -S " + id + " &)"
 }
 
 // ShellQuote quotes s as one POSIX shell word.
@@ -361,13 +385,20 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// RunOutput finds a run's output and exit code in the captured lines: the
+// RunParse is what the captured lines say about a run.
+type RunParse struct {
+	Output string
+	Code   int  // -1 until the end marker is seen
+	Start  bool // the start marker is in the lines (not scrolled away)
+	End    bool // the end marker is in the lines
+	Exited bool // the command ended the shell: the EXIT trap's marker
+}
+
+// ParseRun finds a run's output and exit code in the captured lines: the
 // text between the last start marker and the end marker after it. The end
 // marker's printf starts with "\n", which ends a last line that had none;
-// that one added line break is taken off again. ok is false when the end
-// marker is missing; started is false when the start marker has scrolled
-// out of the capture.
-func RunOutput(lines []string, id string) (output string, code int, started, ok bool) {
+// that one added line break is taken off again.
+func ParseRun(lines []string, id string) RunParse {
 	start, end := -1, -1
 	for i := len(lines) - 1; i >= 0; i-- {
 		if lines[i] == StartMarker(id) {
@@ -381,18 +412,20 @@ func RunOutput(lines []string, id string) (output string, code int, started, ok 
 			break
 		}
 	}
-	started = start >= 0
+	p := RunParse{Code: -1, Start: start >= 0, End: end >= 0}
 	if end < 0 {
-		body := TrimBlank(lines[start+1:])
-		return Text(body), -1, started, false
+		p.Output = Text(TrimBlank(lines[start+1:]))
+		return p
 	}
-	code, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(lines[end], EndMarker(id))))
-	if err != nil {
-		code = -1
+	f := strings.Fields(strings.TrimPrefix(lines[end], EndMarker(id)))
+	if len(f) > 0 {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			p.Code = n
+		}
 	}
-	body := lines[start+1 : end]
-	if len(body) == 0 {
-		return "", code, started, true
+	p.Exited = len(f) > 1 && f[1] == "exit"
+	if body := lines[start+1 : end]; len(body) > 0 {
+		p.Output = strings.Join(body, "\n")
 	}
-	return strings.Join(body, "\n"), code, started, true
+	return p
 }

@@ -128,7 +128,7 @@ func TestSendArgs(t *testing.T) {
 		{"key ;", KeysArgs("=s:", 1, ";"), []string{"send-keys", "-t", "=s:", "--", `\;`}},
 		{"kill", KillArgs("s"), []string{"kill-session", "-t", "=s"}},
 		{"kill pane id", KillArgs("%4"), []string{"kill-session", "-t", "%4"}},
-		{"ls", ListArgs(), []string{"list-panes", "-a", "-F", listFormat}},
+		{"ls", ListArgs(), []string{"run-shell", "true", ";", "list-panes", "-a", "-F", listFormat}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, tc.got); diff != "" {
@@ -173,7 +173,8 @@ func TestCaptureArgs(t *testing.T) {
 			}
 		})
 	}
-	want := []string{"display-message", "-p", "-t", "=s:", snapshotFormat, ";", "capture-pane", "-p", "-t", "=s:", "-J"}
+	want := []string{"if-shell", "-F", "-t", "=s:", "#{pane_dead}", "run-shell true", ";",
+		"display-message", "-p", "-t", "=s:", snapshotFormat, ";", "capture-pane", "-p", "-t", "=s:", "-J"}
 	if diff := cmp.Diff(want, SnapshotArgs("=s:", CaptureOptions{})); diff != "" {
 		t.Errorf("SnapshotArgs (-want +got):\n%s", diff)
 	}
@@ -189,6 +190,7 @@ func TestRunArgs(t *testing.T) {
 		"display-message -p -t =s: 'dockerbridge-busy: #{pane_dead} #{pane_current_command}' ; delete-buffer -b db-7 ; wait-for -S db-7", ";",
 		"wait-for", "db-7", ";",
 		"set-hook", "-p", "-u", "-t", "=s:", "pane-died", ";",
+		"if-shell", "-F", "-t", "=s:", "#{pane_dead}", "run-shell true", ";",
 		"display-message", "-p", "-t", "=s:", snapshotFormat, ";",
 		"capture-pane", "-p", "-t", "=s:", "-J", "-S", "-2000",
 	}
@@ -199,7 +201,11 @@ func TestRunArgs(t *testing.T) {
 
 func TestRunScript(t *testing.T) {
 	got := RunScript("echo 'a';", "db-7", SignalCommand("", "dockerbridge", "db-7"))
-	want := ` printf '%s-%s\n' DBS db-7; command eval 'echo '\''a'\'';'; __db_rc=$?; printf '\n%s-%s %s\n' DBE db-7 "$__db_rc"; tmux -L dockerbridge wait-for -S db-7`
+	want := ` printf '%s-%s\n' DBS db-7` +
+		`; __db_t=$(trap -p EXIT 2>/dev/null); trap '__db_rc=$?; printf '\''\n%s-%s %s exit\n'\'' DBE db-7 "$__db_rc"; (tmux -L dockerbridge wait-for -S db-7 &)' EXIT` +
+		`; command eval 'echo '\''a'\'';'` +
+		`; __db_rc=$?; case ${BASH_VERSION-}$(trap -p EXIT 2>/dev/null) in '' | *'DBE db-7'*) eval "${__db_t:-trap - EXIT}";; esac` +
+		`; printf '\n%s-%s %s\n' DBE db-7 "$__db_rc"; (tmux -L dockerbridge wait-for -S db-7 &)`
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("RunScript (-want +got):\n%s", diff)
 	}
@@ -207,7 +213,7 @@ func TestRunScript(t *testing.T) {
 	if strings.Contains(got, StartMarker("db-7")) || strings.Contains(got, strings.TrimSpace(EndMarker("db-7"))) {
 		t.Errorf("the script contains its own markers: %s", got)
 	}
-	if got := SignalCommand("/opt/my tmux", "s", "db-1"); got != `'/opt/my tmux' -L s wait-for -S db-1` {
+	if got := SignalCommand("/opt/my tmux", "s", "db-1"); got != `('/opt/my tmux' -L s wait-for -S db-1 &)` {
 		t.Errorf("SignalCommand = %s", got)
 	}
 }
@@ -226,33 +232,25 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-func TestRunOutput(t *testing.T) {
-	echo := "$  printf '%s-%s\\n' DBS db-1; eval 'x'; ..."
+func TestParseRun(t *testing.T) {
+	echo := "$  printf '%s-%s\\n' DBS db-1; ... DBE db-1 ..."
 	for _, tc := range []struct {
-		name                  string
-		lines                 []string
-		out                   string
-		code                  int
-		started, ended        bool
-		withoutTrailingPrompt bool
+		name  string
+		lines []string
+		want  RunParse
 	}{
-		{"output with a final newline", []string{echo, "DBS-db-1", "a", "b", "", "DBE-db-1 0", "$ "}, "a\nb\n", 0, true, true, false},
-		{"output without a final newline", []string{echo, "DBS-db-1", "abc", "DBE-db-1 3", "$ "}, "abc", 3, true, true, false},
-		{"no output", []string{echo, "DBS-db-1", "", "DBE-db-1 0", "$"}, "", 0, true, true, false},
-		{"an earlier run's markers are not this one's", []string{"DBS-db-0", "old", "", "DBE-db-0 0", "DBS-db-1", "new", "", "DBE-db-1 1"}, "new\n", 1, true, true, false},
-		{"still running", []string{echo, "DBS-db-1", "partial", "", ""}, "partial\n", -1, true, false, false},
-		{"start scrolled away", []string{"tail", "", "DBE-db-1 0"}, "tail\n", 0, false, true, false},
-		{"trailing spaces are output", []string{"DBS-db-1", "a  ", "", "DBE-db-1 0"}, "a  \n", 0, true, true, false},
+		{"output with a final newline", []string{echo, "DBS-db-1", "a", "b", "", "DBE-db-1 0", "$ "}, RunParse{"a\nb\n", 0, true, true, false}},
+		{"output without a final newline", []string{echo, "DBS-db-1", "abc", "DBE-db-1 3", "$ "}, RunParse{"abc", 3, true, true, false}},
+		{"no output", []string{echo, "DBS-db-1", "", "DBE-db-1 0", "$"}, RunParse{"", 0, true, true, false}},
+		{"an earlier run's markers are not this one's", []string{"DBS-db-0", "old", "", "DBE-db-0 0", "DBS-db-1", "new", "", "DBE-db-1 1"}, RunParse{"new\n", 1, true, true, false}},
+		{"still running", []string{echo, "DBS-db-1", "partial", "", ""}, RunParse{"partial\n", -1, true, false, false}},
+		{"start scrolled away", []string{"tail", "", "DBE-db-1 0"}, RunParse{"tail\n", 0, false, true, false}},
+		{"trailing spaces are output", []string{"DBS-db-1", "a  ", "", "DBE-db-1 0"}, RunParse{"a  \n", 0, true, true, false}},
+		{"the command ended the shell", []string{"DBS-db-1", "exit", "", "DBE-db-1 4 exit", "Pane is dead"}, RunParse{"exit\n", 4, true, true, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code, started, ended := RunOutput(tc.lines, "db-1")
-			type res struct {
-				Out            string
-				Code           int
-				Started, Ended bool
-			}
-			if diff := cmp.Diff(res{tc.out, tc.code, tc.started, tc.ended}, res{out, code, started, ended}); diff != "" {
-				t.Errorf("RunOutput (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, ParseRun(tc.lines, "db-1")); diff != "" {
+				t.Errorf("ParseRun (-want +got):\n%s", diff)
 			}
 		})
 	}

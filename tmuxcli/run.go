@@ -69,7 +69,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		if cerr != nil {
 			return res, sessionErr(name, cerr)
 		}
-		res.Output, _, _, _ = RunOutput(snap.Lines, id)
+		res.Output = ParseRun(snap.Lines, id).Output
 		return res, nil
 	}
 	if err != nil {
@@ -87,19 +87,20 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	if err != nil {
 		return res, err
 	}
-	lines := snap.Lines
-	output, code, started, ended := RunOutput(lines, id)
-	if !started {
+	p := ParseRun(snap.Lines, id)
+	if !p.Start {
 		// The output is longer than the first capture: take it all.
 		all, err := s.snapshot(ctx, t, CaptureOptions{All: true}, 0)
 		if err != nil {
 			return res, sessionErr(name, err)
 		}
-		snap, lines = all, all.Lines
-		output, code, started, ended = RunOutput(lines, id)
-		res.Truncated = !started
+		snap, p = all, ParseRun(all.Lines, id)
+		res.Truncated = !p.Start
 	}
-	if !ended && snap.Dead {
+	output, code := p.Output, p.Code
+	res.ShellExited = p.Exited
+	if !p.End && snap.Dead {
+		// Ended by the pane-died hook: the shell died without its trap.
 		res.ShellExited = true
 		code = snap.DeadStatus
 		output = Text(dropDeadNotice(TrimBlank(strings.Split(strings.TrimSuffix(output, "\n"), "\n"))))

@@ -266,7 +266,7 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 	if diff := cmp.Diff([][]string{RunArgs("=s:", "db-1", DefaultScrollback)}, f.argv()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if want := RunScript("echo hi; exit 3", "db-1", "tmux -L dockerbridge wait-for -S db-1"); f.calls[0].Stdin != want {
+	if want := RunScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)"); f.calls[0].Stdin != want {
 		t.Errorf("stdin = %q, want %q", f.calls[0].Stdin, want)
 	}
 }
@@ -474,18 +474,22 @@ func TestRunScriptInRealShells(t *testing.T) {
 		for _, tc := range []struct {
 			name, command, out string
 			code               int
+			exited             bool
 		}{
-			{"exit code", "false", "", 1},
-			{"exit code 3", "(exit 3)", "", 3},
-			{"heredoc", "cat <<EOF\nx $((1+1))\nEOF", "x 2\n", 0},
-			{"quoted heredoc", "cat <<'EOF'\n$HOME 'q'\nEOF", "$HOME 'q'\n", 0},
-			{"comment on the last line", "echo a # a comment", "a\n", 0},
-			{"comment line last", "echo a\n# only a comment", "a\n", 0},
-			{"trailing ;", "echo a;", "a\n", 0},
-			{"set -u", "set -u; echo ${UNSET_X:-ok}", "ok\n", 0},
-			{"single quotes", `echo 'it'"'"'s'`, "it's\n", 0},
-			{"no final newline", "printf abc", "abc", 0},
-			{"unclosed quote", `echo "oops`, "", 2},
+			{"exit ends the shell: the trap reports", "echo bye; exit 4", "bye\n", 4, true},
+			{"set -e ends the shell", "set -e; false", "", 1, true},
+			{"an EXIT trap of the command's own stays", "trap 'echo own trap' EXIT", "", 0, false},
+			{"exit code", "false", "", 1, false},
+			{"exit code 3", "(exit 3)", "", 3, false},
+			{"heredoc", "cat <<EOF\nx $((1+1))\nEOF", "x 2\n", 0, false},
+			{"quoted heredoc", "cat <<'EOF'\n$HOME 'q'\nEOF", "$HOME 'q'\n", 0, false},
+			{"comment on the last line", "echo a # a comment", "a\n", 0, false},
+			{"comment line last", "echo a\n# only a comment", "a\n", 0, false},
+			{"trailing ;", "echo a;", "a\n", 0, false},
+			{"set -u", "set -u; echo ${UNSET_X:-ok}", "ok\n", 0, false},
+			{"single quotes", `echo 'it'"'"'s'`, "it's\n", 0, false},
+			{"no final newline", "printf abc", "abc", 0, false},
+			{"unclosed quote", `echo "oops`, "", 2, false},
 		} {
 			t.Run(sh+"/"+tc.name, func(t *testing.T) {
 				script := RunScript(tc.command, "db-x", "echo SIGNALLED") + "\n"
@@ -493,17 +497,23 @@ func TestRunScriptInRealShells(t *testing.T) {
 				cmd.Stdin = strings.NewReader(script)
 				b, _ := cmd.CombinedOutput()
 				got := string(b)
-				if !strings.HasSuffix(got, "SIGNALLED\n") {
+				if !strings.Contains(got, "SIGNALLED\n") {
 					t.Fatalf("no signal after the command; output:\n%s", got)
 				}
+				// bash keeps an EXIT trap the command set; dash, whose
+				// traps cannot be read back, loses it.
+				if ownTrap := strings.HasSuffix(got, "own trap\n"); strings.Contains(tc.command, "own trap") && ownTrap != (sh == "bash") {
+					t.Errorf("the command's own EXIT trap ran at exit: %v; output:\n%s", ownTrap, got)
+				}
 				lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-				out, code, started, ended := RunOutput(lines, "db-x")
-				if !started || !ended {
+				p := ParseRun(lines, "db-x")
+				if !p.Start || !p.End {
 					t.Fatalf("markers missing; output:\n%s", got)
 				}
-				if code != tc.code {
-					t.Errorf("exit code %d, want %d; output:\n%s", code, tc.code, got)
+				if p.Code != tc.code || p.Exited != tc.exited {
+					t.Errorf("exit code %d (shell exited %v), want %d (%v); output:\n%s", p.Code, p.Exited, tc.code, tc.exited, got)
 				}
+				out := p.Output
 				if tc.code != 2 && out != tc.out {
 					t.Errorf("output %q, want %q", out, tc.out)
 				}
