@@ -131,9 +131,17 @@ func testSocket() string {
 	return "dbtest-" + hex.EncodeToString(b[:])
 }
 
-// killServer ends a test's tmux server on the host.
+// killServer ends a test's tmux server on the host and removes its socket,
+// which tmux leaves behind.
 func killServer(t testing.TB, socket string) {
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", socket, "kill-server").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-L", socket, "kill-server").Run()
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		_ = os.Remove(filepath.Join(dir, "tmux-"+strconv.Itoa(os.Getuid()), socket))
+	})
 }
 
 // The fake engine runs a container's commands on the host, so this drives a

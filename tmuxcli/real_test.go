@@ -49,8 +49,19 @@ func realServer(tb testing.TB) *Server {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s := &Server{Runner: dockercli.OSRunner{}, Socket: fmt.Sprintf("dbtest-%x", b)}
-	tb.Cleanup(func() { _ = exec.Command("tmux", "-L", s.Socket, "kill-server").Run() })
+	tb.Cleanup(func() { removeServer(s.Socket) })
 	return s
+}
+
+// removeServer kills a test's tmux server and removes its socket, which
+// tmux leaves behind.
+func removeServer(socket string) {
+	_ = exec.Command("tmux", "-L", socket, "kill-server").Run()
+	dir := os.Getenv("TMUX_TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	_ = os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), socket))
 }
 
 // newShell starts bash with no rc files and a fixed prompt.
