@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// benchLayout is every row scripts/bench writes and the figures of each, in
+// order. It is kept here as well as in the harness so that a row the
+// harness stops producing fails this test.
+var benchLayout = []struct {
+	id      string
+	figures []string
+}{
+	{"overhead", []string{"own_cost"}},
+	{"warm_exec", []string{"time"}},
+	{"cold_start", []string{"time"}},
+	{"write", []string{"time", "peak_rss"}},
+	{"read", []string{"time", "peak_rss"}},
+	{"reap", []string{"time", "docker_calls"}},
+	{"concurrent_cold", []string{"successes", "time"}},
+	{"tmux_run", []string{"time"}},
+	{"tmux_wait_idle", []string{"delay", "polls_per_second"}},
+	{"scale", []string{"exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"}},
+}
+
+// pythonNA are the figures where the Python original has nothing to
+// compare, whether or not it is found.
+var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_wait_idle": true, "scale": true}
+
+type benchSubject struct {
+	Median *float64 `json:"median"`
+	NA     string   `json:"na"`
+}
+
+type benchFigure struct {
+	Name         string        `json:"name"`
+	Dockerbridge *benchSubject `json:"dockerbridge"`
+	Docker       *benchSubject `json:"docker"`
+	Python       *benchSubject `json:"python"`
+	Target       *struct {
+		Value *float64 `json:"value"`
+		Met   *bool    `json:"met"`
+	} `json:"target"`
+}
+
+type benchRow struct {
+	ID      string        `json:"id"`
+	Title   string        `json:"title"`
+	Figures []benchFigure `json:"figures"`
+}
+
+type benchReport struct {
+	Mode     string     `json:"mode"`
+	RunID    string     `json:"run_id"`
+	Original *string    `json:"original"`
+	Rows     []benchRow `json:"rows"`
+	Errors   []string   `json:"errors"`
+}
+
+// TestBenchScript runs scripts/bench --quick against the real engine and
+// checks that it writes every row and figure, each with a value, and leaves
+// no container behind. It checks the harness's structure, never its times.
+func TestBenchScript(t *testing.T) {
+	if os.Getenv("CI") == "" && os.Getenv("DOCKERBRIDGE_REAL_ENGINE") == "" && os.Getenv("DOCKERBRIDGE_BENCH") == "" {
+		t.Skip("scripts/bench --quick takes a minute or two: set DOCKERBRIDGE_BENCH=1 (scripts/test and CI=true always run it)")
+	}
+	requireEngine(t)
+	out := t.TempDir()
+	limit := 6 * time.Minute
+	if d, ok := t.Deadline(); ok && time.Until(d)-30*time.Second < limit {
+		limit = time.Until(d) - 30*time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join("scripts", "bench"), "--quick", "--out", out)
+	// The whole group gets SIGTERM on a deadline, so that the harness and
+	// the script's trap both run and remove the containers.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("scripts/bench --quick: %v\n%s", err, stderr.String())
+	}
+
+	data, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("BENCHMARKS.json: %v", err)
+	}
+	if rep.Mode != "quick" || len(rep.Errors) > 0 {
+		t.Errorf("mode %q, errors %q: want quick and none", rep.Mode, rep.Errors)
+	}
+	_, statErr := os.Stat(filepath.Join("..", "shared", "seed", "docker_bridge.py"))
+	haveOriginal := statErr == nil
+	if got := rep.Original != nil; got != haveOriginal {
+		t.Errorf("original reported %v, want %v (the seed exists: %v)", got, haveOriginal, haveOriginal)
+	}
+
+	var want, got []string
+	for _, r := range benchLayout {
+		for _, f := range r.figures {
+			want = append(want, r.id+"."+f)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rows {
+		if !strings.Contains(string(md), r.Title) {
+			t.Errorf("BENCHMARKS.md does not mention row %s (%q)", r.ID, r.Title)
+		}
+		for _, f := range r.Figures {
+			got = append(got, r.ID+"."+f.Name)
+			checkFigure(t, r.ID, f, haveOriginal)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rows.figures (-want +got):\n%s", diff)
+	}
+	for _, section := range []string{"## Targets", "## Results", "## Scale", "| Figure | dockerbridge | raw docker | Python original |"} {
+		if !strings.Contains(string(md), section) {
+			t.Errorf("BENCHMARKS.md lacks %q", section)
+		}
+	}
+
+	if rep.RunID == "" {
+		t.Fatal("BENCHMARKS.json has no run_id")
+	}
+	names, err := exec.Command("docker", "ps", "-a", "--format", "{{.Names}}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range strings.Fields(string(names)) {
+		if strings.HasPrefix(n, "luzia-bench-"+rep.RunID+"-") {
+			t.Errorf("container %s left behind", n)
+		}
+	}
+}
+
+func checkFigure(t *testing.T, row string, f benchFigure, haveOriginal bool) {
+	t.Helper()
+	name := row + "." + f.Name
+	if f.Dockerbridge == nil || f.Dockerbridge.Median == nil {
+		t.Errorf("%s: no dockerbridge value", name)
+	}
+	if f.Docker == nil || (f.Docker.Median == nil && f.Docker.NA == "") {
+		t.Errorf("%s: raw docker has neither a value nor a reason for none", name)
+	}
+	switch {
+	case f.Python == nil:
+		t.Errorf("%s: no Python entry", name)
+	case pythonNA[row]:
+		if f.Python.NA == "" {
+			t.Errorf("%s: Python should say why it has no value", name)
+		}
+	case haveOriginal && f.Python.Median == nil:
+		t.Errorf("%s: the original exists but has no value (%q)", name, f.Python.NA)
+	case !haveOriginal && f.Python.NA != "original not found":
+		t.Errorf("%s: Python says %q, want \"original not found\"", name, f.Python.NA)
+	}
+	if f.Target != nil && (f.Target.Value == nil || f.Target.Met == nil) {
+		t.Errorf("%s: a target with no measured value", name)
+	}
+}
+
+// BenchmarkCLIExecNoDocker is a whole exec through the CLI with docker
+// replaced by /bin/true: flag parsing, the bridge, the state directory and
+// one process start. It is what dockerbridge adds to each docker exec.
+func BenchmarkCLIExecNoDocker(b *testing.B) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	args := []string{"--docker", "/bin/true", "--state-dir", b.TempDir(), "-p", "bench", "--path", b.TempDir(), "exec", "--", "true"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := run(context.Background(), args, devnull, devnull, devnull); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+}
+
+// BenchmarkCLIParse is building the command line parser and parsing one
+// exec's flags: the part of every call before any work.
+func BenchmarkCLIParse(b *testing.B) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := run(context.Background(), []string{"--version"}, devnull, devnull, devnull); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+}
