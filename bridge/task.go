@@ -172,11 +172,23 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 	// Git gets the usual bound, not the task's (which may be short).
 	g := *b
 	g.cfg.Timeout = max(b.cfg.Timeout, DefaultTimeout)
+	s := b.Tmux(o.Socket)
 
-	if _, err := b.Ensure(ctx); err != nil {
-		return rep, fmt.Errorf("task: %w", err)
+	// No explicit ensure: the snapshot's exec starts the container if it
+	// has to, as every exec does. Meanwhile one look tells whether the
+	// session runs already; an agent idle at its prompt changes nothing,
+	// so that look is also the screen as it was before the prompt.
+	type seen struct {
+		sc  screen
+		err error
 	}
+	first := make(chan seen, 1)
+	go func() {
+		sc, err := look(ctx, s, o.Session)
+		first <- seen{sc, err}
+	}()
 	snap, err := g.Snapshot(ctx, "task: before "+agentLine)
+	old := <-first
 	if err != nil {
 		return rep, fmt.Errorf("task: %w", err)
 	}
@@ -188,20 +200,31 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 		rep.Error = err.Error()
 		return rep, nil
 	}
-	s := b.Tmux(o.Socket)
-	reused, err := startAgent(ctx, s, o)
-	if err != nil {
-		return fail(EndedFailed, fmt.Errorf("start the agent: %w", err))
-	}
-	rep.Reused = reused
-	// The screen as it was before the prompt: output after the cursor's
-	// row, or any change of a full-screen program, is the agent's answer.
-	base, err := look(ctx, s, o.Session)
-	if err != nil {
-		return fail(EndedFailed, err)
+	// The screen before the prompt: what follows the cursor's row, or any
+	// change of a full-screen program, is the agent's answer.
+	base := old.sc
+	switch {
+	case old.err == nil && !old.sc.snap.Dead:
+		rep.Reused = true
+	case old.err == nil || errors.Is(old.err, tmuxcli.ErrNoSession):
+		// Only now, after the snapshot, may a new agent start writing.
+		if err := startAgent(ctx, s, o, old.err == nil); err != nil {
+			// A program that ended at once leaves its pane: show why.
+			if sc, lerr := look(context.WithoutCancel(ctx), s, o.Session); lerr == nil {
+				rep.Screen = sc.text()
+			}
+			return fail(EndedFailed, fmt.Errorf("start the agent: %w", err))
+		}
+		if base, err = look(ctx, s, o.Session); err != nil {
+			return fail(EndedFailed, fmt.Errorf("watch the agent: %w", err))
+		}
+	default:
+		return fail(EndedFailed, fmt.Errorf("watch the agent: %w", old.err))
 	}
 	if o.Prompt != "" {
-		if err := s.Send(ctx, o.Session, o.Prompt, tmuxcli.SendOptions{DelayEnter: 100 * time.Millisecond, VerifyEnter: true}); err != nil {
+		// Text and Enter go in separate docker execs, which already keeps
+		// them apart for programs that drop an Enter arriving with a paste.
+		if err := s.Send(ctx, o.Session, o.Prompt, tmuxcli.SendOptions{VerifyEnter: true}); err != nil {
 			return fail(EndedFailed, fmt.Errorf("send the prompt: %w", err))
 		}
 	}
@@ -209,11 +232,7 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 	w, werr := waitAgent(ctx, s, o, base)
 	rep.WaitMS = time.Since(waitStart).Milliseconds()
 	rep.Ended, rep.ExitStatus, rep.Match = w.ended, w.status, w.match
-	if c, err := s.Capture(context.WithoutCancel(ctx), o.Session, tmuxcli.CaptureOptions{}); err == nil {
-		rep.Screen = c.Content
-	} else {
-		rep.Screen = w.screen
-	}
+	rep.Screen = w.screen
 	if errors.Is(werr, ErrInterrupted) {
 		rep.Ended, rep.Error = EndedFailed, werr.Error()
 		return rep, werr
@@ -254,27 +273,16 @@ func defaultTaskMessage(prompt, agent string) string {
 	return "task: " + subject
 }
 
-// startAgent reuses a live session named o.Session, or starts the agent in a
-// new one (replacing a dead one, whose program has ended).
-func startAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions) (reused bool, err error) {
-	panes, err := s.List(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range panes {
-		if p.Name != o.Session {
-			continue
-		}
-		if !p.Dead {
-			return true, nil
-		}
+// startAgent starts the agent in a new session, replacing a dead one of
+// the same name (its program has ended; tmux keeps the pane for capture).
+func startAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, dead bool) error {
+	if dead {
 		if err := s.Kill(ctx, o.Session); err != nil && !errors.Is(err, tmuxcli.ErrNoSession) {
-			return false, err
+			return err
 		}
-		break
 	}
-	_, _, err = s.New(ctx, tmuxcli.NewOptions{Name: o.Session, Command: o.Agent, Env: o.Env}, taskReady)
-	return false, err
+	_, _, err := s.New(ctx, tmuxcli.NewOptions{Name: o.Session, Command: o.Agent, Env: o.Env}, taskReady)
+	return err
 }
 
 // screen is one look at the agent's pane: the visible rows with the trailing
@@ -415,10 +423,8 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 	}
 }
 
+// text is the screen as the report shows it: the rows, with the trailing
+// spaces a program wrote, down to the last non-blank one.
 func (sc screen) text() string {
-	lines := make([]string, 0, len(sc.snap.Lines))
-	for _, l := range sc.snap.Lines {
-		lines = append(lines, strings.TrimRight(l, " "))
-	}
-	return tmuxcli.Text(tmuxcli.TrimBlank(lines))
+	return tmuxcli.Text(tmuxcli.TrimBlank(sc.snap.Lines))
 }
