@@ -275,6 +275,9 @@ func (c *ExecCmd) Run(a *app) error {
 		opt.Stdout, opt.Stderr = a.stdout, a.stderr
 	}
 	res, err := b.Exec(a.ctx, strings.Join(words, " "), opt)
+	if err == nil && res.ExitCode == 255 {
+		err = a.daemonLost()
+	}
 	if err != nil {
 		var cmdErr *dockercli.CmdError
 		if errors.As(err, &cmdErr) || errors.Is(err, dockercli.ErrNotFound) {
@@ -298,6 +301,18 @@ func (c *ExecCmd) Run(a *app) error {
 		return exitCode(124)
 	}
 	return exitCode(res.ExitCode)
+}
+
+// daemonLost tells a daemon that died under an exec from a command's own exit
+// 255: the docker client exits 255 without a word when its daemon goes away,
+// so the daemon is asked whether it still answers.
+func (a *app) daemonLost() error {
+	_, err := a.docker().Output(a.ctx, "version", "--format", "{{.Server.Version}}")
+	var cmdErr *dockercli.CmdError
+	if !errors.Is(err, dockercli.ErrDaemon) || !errors.As(err, &cmdErr) {
+		return nil
+	}
+	return &dockercli.CmdError{Args: []string{a.g.Docker, "exec"}, Code: 255, Stderr: cmdErr.Stderr, Kind: dockercli.ErrDaemon}
 }
 
 // WriteCmd writes a file.
