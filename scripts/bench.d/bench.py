@@ -47,7 +47,7 @@ FULL = dict(
     conc_rounds=3, conc_n=8,
     scale=(1, 10, 50), scale_exec_runs=8, scale_reap_runs=(3, 3, 2),
     reap_n=20, reap_runs=3, py_reap_runs=1, py_own_n=5,
-    go_benchtime="1s", go_engine_benchtime="10x",
+    go_benchtime="1s", go_engine_benchtime="10x", timelines=True, scale_rounds=2,
 )
 QUICK = dict(
     warm_rounds=1, warm_runs=3,
@@ -58,7 +58,7 @@ QUICK = dict(
     conc_rounds=1, conc_n=8,
     scale=(1, 2, 3), scale_exec_runs=1, scale_reap_runs=(1, 1, 1),
     reap_n=3, reap_runs=1, py_reap_runs=1, py_own_n=0,
-    go_benchtime="20x", go_engine_benchtime=None,
+    go_benchtime="20x", go_engine_benchtime=None, timelines=False, scale_rounds=1,
 )
 
 # Rows and figures every run produces, in order; the harness test checks
@@ -417,7 +417,7 @@ class Bench:
                 if "error" in res:
                     raise BenchError("python cold: " + res["error"])
                 times["python"] += res["times"]
-        timelines = self.cold_timelines()
+        timelines = self.cold_timelines() if self.cfg["timelines"] else {}
         self.rm([self.cname("cold-db"), self.cname("cold-raw"), self.cname("cold-py")])
         db, raw_m, pyt = median(times["dockerbridge"]), median(times["docker"]), median(times["python"])
         r = ratio(db, pyt)
@@ -758,7 +758,7 @@ class Bench:
             t = self.hyperfine([
                 ("dockerbridge", shlex.join(self.db(names[0], "exec", "--", "true"))),
                 ("docker", shlex.join([self.docker, "exec", self.cname(names[0]), "bash", "-c", "true"])),
-            ], runs=self.cfg["scale_exec_runs"], rounds=2)
+            ], runs=self.cfg["scale_exec_runs"], rounds=self.cfg["scale_rounds"])
             rt, calls, _ = self.reap_measure(names[:n], self.cfg["scale_reap_runs"][idx], "scale%d" % n)
             rows.append((idx, n, t, rt, calls))
         figs = []
@@ -908,6 +908,9 @@ class Bench:
         }
 
     def write(self, errors):
+        # The rows in the order, whatever order they ran in.
+        order = {rid: i for i, (rid, _) in enumerate(LAYOUT)}
+        self.rows.sort(key=lambda r: order.get(r["id"], len(order)))
         data = {
             "schema": 1,
             "mode": self.mode,
@@ -1047,6 +1050,7 @@ def render(data, root):
     if scale:
         figs = {f["name"]: f for f in scale[0]["figures"]}
         w("## Scale\n")
+        w(scale[0]["title"] + ".\n")
         w("| Running containers | exec: dockerbridge | exec: raw docker | ratio | reap all: dockerbridge | reap all: raw docker stop | ratio |")
         w("| --- | --- | --- | --- | --- | --- | --- |")
         for i in range(3):
