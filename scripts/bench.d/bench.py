@@ -1000,8 +1000,6 @@ def render(data, root):
       "The Python original is `%s`, driven by `scripts/bench.d/original.py`, which calls its methods as a "
       "caller does and times them in-process." % (data["original"] or "../shared/seed/docker_bridge.py (not found: its columns say n/a)"))
     w("")
-    if data["errors"]:
-        w("**This run did not finish:** " + "; ".join(data["errors"]) + "\n")
 
     w("## Targets\n")
     w("| Target | Measured | Reached | Why, when missed |")
@@ -1101,10 +1099,14 @@ def main():
     ap.add_argument("--python-reap-own", type=int, help="containers for Python's reap of its own containers")
     a = ap.parse_args()
 
+    interrupted = []
+
     def stop(signum, _frame):
+        interrupted.append(signum)
         raise KeyboardInterrupt("signal %d" % signum)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     b = Bench(a)
     if a.python_reap_own:
         b.cfg = dict(b.cfg, py_own_n=a.python_reap_own)
@@ -1132,9 +1134,16 @@ def main():
         b.say("error: %s" % e)
     finally:
         b.cleanup()
+    if interrupted:
+        b.say("interrupted: nothing written")
+        return 130
+    if errors:
+        # A partial run must not replace the last complete one.
+        b.say("failed: %s left as it was" % os.path.join(a.out, "BENCHMARKS.md"))
+        return 1
     b.write(errors)
     b.say("wrote %s" % os.path.join(a.out, "BENCHMARKS.md"))
-    return 1 if errors else 0
+    return 0
 
 
 if __name__ == "__main__":
