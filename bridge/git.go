@@ -46,10 +46,10 @@ bulk() { MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=16777216 g "$@"; }
 # repo finds the repository at /workspace and sets gd to its git dir. With
 # $1 = 1 it initialises one where there is none, and says so.
 repo() {
-  local top
-  if top=$(g rev-parse --show-toplevel 2>/dev/null); then
-    [ "$top" = /workspace ] || die "the git repository is at $top, not /workspace"
-    gd=$(g rev-parse --absolute-git-dir) || exit 95
+  local out
+  if out=$(g rev-parse --show-toplevel --absolute-git-dir 2>/dev/null); then
+    [ "${out%%$'\n'*}" = /workspace ] || die "the git repository is at ${out%%$'\n'*}, not /workspace"
+    gd=${out#*$'\n'}
     return 0
   fi
   if [ -e .git ]; then
@@ -66,8 +66,10 @@ repo() {
 }
 
 who() {
-  g config user.name >/dev/null 2>&1 || ident+=(-c user.name=dockerbridge)
-  g config user.email >/dev/null 2>&1 || ident+=(-c user.email=dockerbridge@localhost)
+  local have
+  have=$(g config --get-regexp '^user\.(name|email)$' 2>/dev/null)
+  [[ $have == *user.name\ * ]] || ident+=(-c user.name=dockerbridge)
+  [[ $have == *user.email\ * ]] || ident+=(-c user.email=dockerbridge@localhost)
 }
 
 # tmpindex makes a fresh index file name in the git dir and sets idx. An
@@ -125,19 +127,20 @@ take() {
   stage
   [ -z "${3:-}" ] || also "$3"
   tree=$(GIT_INDEX_FILE=$idx g write-tree) || exit 95
-  last=$(g for-each-ref --format='%(refname:lstrip=3)' refs/dockerbridge/snapshots/ | grep -x '[0-9][0-9]*' | sort -n | tail -n 1)
-  parent=
-  if [ -n "$last" ]; then
-    parent=$(g rev-parse -q --verify "refs/dockerbridge/snapshots/$last^{commit}") || exit 95
-  else
+  last=0 parent=
+  while read -r n sha; do
+    case $n in '' | *[!0-9]*) continue ;; esac
+    if [ "$n" -gt "$last" ]; then last=$n parent=$sha; fi
+  done < <(g for-each-ref --format='%(refname:lstrip=3) %(objectname)' refs/dockerbridge/snapshots/)
+  if [ -z "$parent" ]; then
     parent=$(g rev-parse -q --verify 'HEAD^{commit}') || parent=
   fi
   snap=$(g commit-tree --no-gpg-sign ${parent:+-p "$parent"} -m "$1" "$tree") || exit 95
-  n=$(( ${last:-0} + 1 ))
+  n=$((last + 1))
   # An empty old value makes update-ref fail if another snapshot took n.
   until err=$(g update-ref "refs/dockerbridge/snapshots/$n" "$snap" "" 2>&1); do
     n=$((n + 1))
-    [ "$n" -le $(( ${last:-0} + 20 )) ] || die "$err"
+    [ "$n" -le $((last + 20)) ] || die "$err"
   done
   printf '%sid=%s\n%ssha=%s\n%stree=%s\n%sparent=%s\n%sfiles=%s\n' \
     "$2" "$n" "$2" "$snap" "$2" "$tree" "$2" "$parent" "$2" "$(GIT_INDEX_FILE=$idx g ls-files | wc -l)"
