@@ -22,10 +22,11 @@ import (
 // Custom commands of the fault, load and hostile-input scenarios in
 // testdata/real. They join realCmds here so that real_test.go stays as it is.
 func init() {
-	// sigafter [-group] [-stdin FILE] SIGNAL GLOB CODE PROG ARGS...: runs
-	// PROG in a process group of its own; once a file matching GLOB
-	// exists, sends SIGNAL (INT, TERM or KILL) to PROG, or with -group to
-	// its whole group as a terminal's Ctrl-C does; fails unless PROG ends
+	// sigafter [-group] [-stdin FILE] [-minsize N] SIGNAL GLOB CODE PROG
+	// ARGS...: runs PROG in a process group of its own; once a file
+	// matching GLOB exists (and holds N bytes or more, with -minsize),
+	// sends SIGNAL (INT, TERM or KILL) to PROG, or with -group to its
+	// whole group as a terminal's Ctrl-C does; fails unless PROG ends
 	// within 30s with exit status CODE ("killed" for death by the
 	// signal). With -stdin, PROG reads FILE and then a pipe that stays
 	// open, so its input never ends. PROG's output becomes the script's.
@@ -48,18 +49,25 @@ func init() {
 var signalNames = map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}
 
 func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
-	const usage = "usage: sigafter [-group] [-stdin FILE] SIGNAL GLOB CODE PROG [ARGS...]"
+	const usage = "usage: sigafter [-group] [-stdin FILE] [-minsize N] SIGNAL GLOB CODE PROG [ARGS...]"
 	if neg {
 		ts.Fatalf("unsupported: ! sigafter")
 	}
 	group := false
 	stdin := ""
+	var minSize int64
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch {
 		case args[0] == "-group":
 			group, args = true, args[1:]
 		case args[0] == "-stdin" && len(args) > 1:
 			stdin, args = args[1], args[2:]
+		case args[0] == "-minsize" && len(args) > 1:
+			n, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil {
+				ts.Fatalf("%s: -minsize takes a number of bytes", usage)
+			}
+			minSize, args = n, args[2:]
 		default:
 			ts.Fatalf("%s", usage)
 		}
@@ -107,7 +115,7 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if m, _ := filepath.Glob(glob); len(m) > 0 {
+		if globSize(glob) >= max(minSize, 0) {
 			break
 		}
 		select {
@@ -149,6 +157,19 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s ended with %s after SIG%s, want %s", args[3], got, args[0], want)
 	}
+}
+
+// globSize is the size of the largest file matching glob, or -1 if none
+// does.
+func globSize(glob string) int64 {
+	size := int64(-1)
+	m, _ := filepath.Glob(glob)
+	for _, f := range m {
+		if fi, err := os.Stat(f); err == nil {
+			size = max(size, fi.Size())
+		}
+	}
+	return size
 }
 
 func realMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
