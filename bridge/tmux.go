@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"dockerbridge/dockercli"
@@ -25,9 +26,34 @@ func (b *Bridge) Tmux(socket string) *tmuxcli.Server {
 // when the container is missing or stopped. It never runs a pre-inspect.
 type TmuxRunner struct{ b *Bridge }
 
-// Run implements dockercli.Runner.
+// Run implements dockercli.Runner. A call that blocks on a wait-for (run's)
+// carries an exec id, and when its context ends before it does (a timeout,
+// an interrupt) every process of it in the container is killed at once, as
+// Exec does, rather than when the in-container timeout comes. Other calls
+// carry none: a call that starts the server would hand the id down to the
+// server and every pane, and a watcher ends by itself when its stdin closes.
 func (r TmuxRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
-	return r.b.inContainer(ctx, TmuxExecSpec(ctx, c), c)
+	spec := TmuxExecSpec(ctx, c)
+	if !blocksOnWaitFor(c.Args) {
+		return r.b.inContainer(ctx, spec, c)
+	}
+	id := newID()
+	spec.Env = append(spec.Env, ExecIDVar+"="+id)
+	code, err := r.b.inContainer(ctx, spec, c)
+	if err != nil && ctx.Err() != nil {
+		r.b.kill(ctx, id)
+	}
+	return code, err
+}
+
+// blocksOnWaitFor reports whether tmux argv waits on a channel.
+func blocksOnWaitFor(args []string) bool {
+	for i, a := range args {
+		if a == "wait-for" && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			return true
+		}
+	}
+	return false
 }
 
 // TmuxExecSpec is the docker exec of tmux argv c.Args: -i only when there is

@@ -111,6 +111,71 @@ func TestTmuxPasteAfterColdStart(t *testing.T) {
 	}
 }
 
+// A run whose context ends while it waits has its processes in the
+// container killed by exec id, at once; other calls carry no id.
+func TestTmuxRunKilledOnTimeout(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e)
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "tmux")
+	// It hangs in run's wait-for and answers any other call at once.
+	script := "#!/bin/sh\ncase \"$*\" in\n*' wait-for db-'*) cat >/dev/null; exec sleep 30 ;;\n" +
+		"*) printf '0\\t0\\t0\\t80\\t24\\t0\\t0\\t\\t%%1\\tsleep\\n' ;;\nesac\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := b.Tmux("dbtest")
+	s.Bin = fake
+	res, err := s.Run(t.Context(), "sh", "sleep 100", tmuxcli.RunOptions{Timeout: 300 * time.Millisecond})
+	if err != nil || res.Status != tmuxcli.StatusTimeout {
+		t.Fatalf("run = %+v, %v; want a timeout", res, err)
+	}
+	execs := e.callsOf("exec")
+	x := parseExec(execs[0])
+	var id string
+	for _, env := range x.env {
+		if v, ok := strings.CutPrefix(env, ExecIDVar+"="); ok {
+			id = v
+		}
+	}
+	if id == "" {
+		t.Fatalf("run's exec carries no exec id: %q", execs[0])
+	}
+	e.mu.Lock()
+	kills := slices.Clone(e.kills)
+	e.mu.Unlock()
+	if !slices.Contains(kills, id) {
+		t.Errorf("kills = %q, want the run's id %s", kills, id)
+	}
+	// The capture after the timeout, and any other call, has no id.
+	for _, a := range execs[1:] {
+		if x := parseExec(a); len(x.command) > 0 && x.command[0] == "timeout" {
+			for _, env := range x.env {
+				if strings.HasPrefix(env, ExecIDVar+"=") {
+					t.Errorf("a call other than run's wait carries an exec id: %q", a)
+				}
+			}
+		}
+	}
+}
+
+func TestBlocksOnWaitFor(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{tmuxcli.RunArgs("=s:", "db-1", 10), true},
+		{[]string{"wait-for", "-S", "db-1"}, false},
+		{tmuxcli.NewArgs(tmuxcli.NewOptions{Name: "s"}), false},
+		{tmuxcli.SnapshotArgs("=s:", tmuxcli.CaptureOptions{}), false},
+	} {
+		if got := blocksOnWaitFor(tc.args); got != tc.want {
+			t.Errorf("blocksOnWaitFor(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
 // requireTmux is requireEngine's rule for a local tmux: skipped only outside
 // CI.
 func requireTmux(t testing.TB) {
