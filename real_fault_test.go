@@ -44,6 +44,25 @@ func init() {
 	// script ends, the private engine, its containers and its files are
 	// removed whatever happened.
 	realCmds["privdocker"] = realPrivDocker
+	// rodir DIR: makes DIR read-only, even for root, with a read-only bind
+	// mount of itself that is undone when the script ends.
+	realCmds["rodir"] = realRODir
+}
+
+func realRODir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: rodir DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		ts.Fatalf("rodir %s: bind mount (needs root): %v", args[0], err)
+	}
+	ts.Defer(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			ts.Logf("rodir cleanup: unmount %s: %v", dir, err)
+		}
+	})
+	ts.Check(syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""))
 }
 
 var signalNames = map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}
