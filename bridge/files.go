@@ -47,12 +47,19 @@ const (
 // ready, and the writer sends nothing before that: a retried exec then has
 // consumed no input. Each frame costs one dd, which copies it through a
 // fixed 128 KiB buffer whatever n is, so that a frame may be as large as
-// the input.
+// the input. The shell makes the temp file itself, with noclobber so that
+// it must be new: it then has a new file's mode (0666 less the umask), and
+// a new file costs only three processes (realpath, dd, mv), since each
+// process start stalls the write on a busy host.
 const writeScript = resolvePrelude + `[ "$r" = /workspace ] && exit 91
 [ -d "$r" ] && exit 91
 d=${r%/*}
-mkdir -p -- "${d:-/}" || exit 94
-t=$(mktemp -- "${d:-}/.dockerbridge-write.XXXXXX") || exit 94
+[ -d "${d:-/}" ] || mkdir -p -- "${d:-/}" || exit 94
+set -C
+while t=${d:-}/.dockerbridge-write.$$.$RANDOM$RANDOM; ! { : >"$t"; } 2>/dev/null; do
+  [ -e "$t" ] || { : >"$t"; exit 94; }
+done
+set +C
 trap 'rm -f -- "$t"' EXIT
 printf R
 ok=0
@@ -64,8 +71,6 @@ done
 [ "$ok" = 1 ] || exit 93
 if [ -e "$r" ]; then
   chmod --reference="$r" -- "$t" 2>/dev/null
-else
-  chmod "$(printf %o $((0666 & ~0$(umask))))" -- "$t"
 fi
 mv -f -- "$t" "$r" || exit 94
 trap - EXIT
