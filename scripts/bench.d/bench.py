@@ -529,8 +529,9 @@ class Bench:
                       "python": self.subject(pytimes, label="DockerBridge.write_file(f, content)", success=not pymsg) if self.original else self.na_python(),
                       "ratios": {"dockerbridge/docker": r, "dockerbridge/python": ratio(db, pyt)},
                       "target": {"text": "≤ 1.2× raw cat", "value": r, "limit": 1.2, "met": r is not None and r <= 1.2,
-                                 "why": "A write's fixed part (the path check, the temp file, the rename: a few process "
-                                        "starts in the container) weighs more the smaller the input (%d MB here)." % mb},
+                                 "why": "A write has a fixed part on top of the copy: dockerbridge's own start (the first "
+                                        "row), the ready byte's round trip, and three processes in the container (realpath, "
+                                        "dd, mv) where raw cat starts two. On a saturated host every start is slow. See Findings."},
                   }, {
                       "name": "peak_rss", "unit": "MB",
                       "dockerbridge": {"median": median(rss["dockerbridge"]), "n": len(rss["dockerbridge"]), "own_mb": median(rss["own"])},
