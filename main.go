@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// The parse failed, so cli.JSON may not be set yet: look for the
 		// flag itself, so that a JSON caller still gets JSON.
 		g := &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
-		return (&app{stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
+		return (&app{ctx: ctx, stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
 	}
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
 	if cli.Verbose {
