@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -52,6 +53,15 @@ func (r OSRunner) Run(ctx context.Context, c Cmd) (int, error) {
 	if len(c.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), c.Env...)
 	}
+	// A terminal's Ctrl-C goes to the whole foreground process group. A
+	// docker client that got it too could end first and report success
+	// while the command still runs in the container; in a group of its own
+	// it ends only when the caller's context says so, and then the caller
+	// kills the command in the container. A child reading a terminal must
+	// stay in the foreground group, or the terminal would stop it.
+	if !readsTerminal(c.Stdin) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	// SIGTERM first lets the docker client close its stream to the daemon
 	// cleanly; WaitDelay then guarantees an end even if it ignores it.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -83,4 +93,13 @@ func (r OSRunner) Run(ctx context.Context, c Cmd) (int, error) {
 	default:
 		return -1, fmt.Errorf("%s: %w", c.Args[0], err)
 	}
+}
+
+func readsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
 }
