@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (a *app) finish(err error) int {
 	var code exitCode
 	var usage usageError
-	if a.ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, bridge.ErrInterrupted) {
+	if a.ctx != nil && a.ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, bridge.ErrInterrupted) {
 		// SIGINT or SIGTERM ended a call under way: no "context canceled",
 		// and the exit code of an interrupted exec.
 		err = bridge.ErrInterrupted
