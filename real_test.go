@@ -59,6 +59,11 @@ func setupReal(env *testscript.Env) error {
 	env.Setenv("CTR", "luzia-"+project)
 	env.Setenv("WS", ws)
 	env.Setenv("SCOPED_DOCKER", scoped)
+	// The repository root, for scenarios that use its scripts: go test runs
+	// in the package directory, which is the root.
+	if repo, err := os.Getwd(); err == nil {
+		env.Setenv("REPO", repo)
+	}
 	keys := []string{}
 	for _, kv := range env.Vars {
 		// Skip testscript's "/", ":" and "$", which are for scripts only.
