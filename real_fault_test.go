@@ -117,6 +117,7 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		go func() { _, _ = w.Write(data) }() // then stays open: no EOF
 		defer r.Close()
+		defer w.Close() // also ends that write if PROG never read it all
 	}
 	ts.Check(cmd.Start())
 	done := make(chan error, 1)
