@@ -117,11 +117,15 @@ func TestLoadSequentialExec(t *testing.T) {
 	t.Logf("%d execs: open files %d (at most %d between execs), goroutines %d (at most %d), live heap objects %d after %d execs, %d after %d, %d after %d",
 		total, fds, maxFDs, goroutines, maxGoroutines, objectsAtWarm, warm, objectsAtTenth, total/10+1, objectsAtEnd, total)
 
-	if got := openFDs(t); maxFDs > fds || got > fds {
-		t.Errorf("open files: %d before, up to %d between execs, %d after; want no more than %d", fds, maxFDs, got, fds)
+	// A leak grows with the count: one per exec would be 980 here. A
+	// runtime goroutine or descriptor that comes and goes between two looks
+	// (a timer, the poller) is not one, so a small constant is allowed.
+	const transient = 2
+	if got := openFDs(t); maxFDs > fds+transient || got > fds+transient {
+		t.Errorf("open files: %d before, up to %d between execs, %d after; want no more than %d", fds, maxFDs, got, fds+transient)
 	}
-	if got := runtime.NumGoroutine(); maxGoroutines > goroutines || got > goroutines {
-		t.Errorf("goroutines: %d before, up to %d between execs, %d after; want no more than %d", goroutines, maxGoroutines, got, goroutines)
+	if got := runtime.NumGoroutine(); maxGoroutines > goroutines+transient || got > goroutines+transient {
+		t.Errorf("goroutines: %d before, up to %d between execs, %d after; want no more than %d", goroutines, maxGoroutines, got, goroutines+transient)
 	}
 	// 900 execs between the two counts: keeping even one object per exec
 	// would add 900. Collection and the runtime's caches move the count
