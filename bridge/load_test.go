@@ -66,9 +66,9 @@ func heapObjects() uint64 {
 // against the real engine, and checks that each returns its own output and
 // that nothing accumulates: every 100 execs, once the last one's goroutines
 // and pipes are gone, there are no more open files or goroutines than after
-// the warm-up, and the live heap objects do not grow with the count. It asserts counts, never times; it takes as long
-// as 1,000 docker execs do (1-2 minutes on an idle machine), so -short skips
-// it outside CI.
+// the warm-up, and the live heap objects do not grow with the count. It
+// asserts counts, never times; it takes as long as 1,000 docker execs do
+// (1-2 minutes on an idle machine), so -short skips it outside CI.
 func TestLoadSequentialExec(t *testing.T) {
 	requireLoadEngine(t)
 	ws := t.TempDir()
