@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -214,7 +215,7 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 	}
 	return bridge.New(bridge.Harden(bridge.Config{
 		Project:      g.Project,
-		HostPath:     g.Path,
+		HostPath:     hostPath(g.Path),
 		Image:        g.Image,
 		Prefix:       g.ContainerPrefix,
 		Timeout:      g.Timeout,
@@ -1281,4 +1282,16 @@ func indexOr(s []string, v string, def int) int {
 		return i
 	}
 	return def
+}
+
+// hostPath makes --path absolute: docker takes a bare name for a named volume
+// and would silently mount an empty one.
+func hostPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
