@@ -182,6 +182,15 @@ func message(err error, bin string) string {
 	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
+// asJSON prints v and reports true under --json; a command then has nothing
+// more to say in human form.
+func (a *app) asJSON(v any) bool {
+	if a.g.JSON {
+		a.printJSON(v)
+	}
+	return a.g.JSON
+}
+
 func (a *app) printJSON(v any) {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
@@ -243,8 +252,7 @@ func (c *StartCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(map[string]any{"success": true, "started": started, "container": b.Name()})
+	if a.asJSON(map[string]any{"success": true, "started": started, "container": b.Name()}) {
 		return nil
 	}
 	if started {
@@ -347,8 +355,7 @@ func (c *WriteCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "wrote %d bytes to %s\n", res.BytesWritten, c.Path)
@@ -402,8 +409,7 @@ func (c *LsCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	for _, f := range res.Files {
@@ -430,8 +436,7 @@ func (c *GrepCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	fmt.Fprint(a.stdout, res.Matches)
@@ -453,8 +458,7 @@ func (c *StatusCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(st)
+	if a.asJSON(st) {
 		return nil
 	}
 	switch {
@@ -497,8 +501,7 @@ func (a *app) report(err error, verb string, done bool, name string) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(map[string]any{"success": true, verb: done, "container": name})
+	if a.asJSON(map[string]any{"success": true, verb: done, "container": name}) {
 		return nil
 	}
 	if done {
@@ -517,8 +520,7 @@ func (c *PsCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(list)
+	if a.asJSON(list) {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -547,8 +549,7 @@ func (c *ReapCmd) Run(a *app) error {
 		if err != nil {
 			return err
 		}
-		if a.g.JSON {
-			a.printJSON(res)
+		if a.asJSON(res) {
 			return nil
 		}
 		for _, name := range res.Stopped {
@@ -624,8 +625,7 @@ func (c *SnapshotTakeCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	if res.Initialized {
@@ -657,8 +657,7 @@ func (c *SnapshotLsCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(list)
+	if a.asJSON(list) {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -683,8 +682,7 @@ func (c *SnapshotDiffCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	fmt.Fprint(a.stdout, res.Diff)
@@ -708,8 +706,7 @@ func (c *SnapshotRestoreCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "restored snapshot %s: %s written, %d removed\n", c.ID, plural(res.Written, "file"), res.Removed)
@@ -737,8 +734,7 @@ func (c *CommitCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	if res.Initialized {
@@ -970,8 +966,7 @@ func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn})
+	if a.asJSON(map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn}) {
 		return nil
 	}
 	fmt.Fprintln(a.stdout, pane)
@@ -1054,8 +1049,7 @@ func (c *TmuxCaptureCmd) Run(a *app, t *TmuxCmd) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
+	if a.asJSON(res) {
 		return nil
 	}
 	fmt.Fprint(a.stdout, res.Content)
@@ -1258,8 +1252,7 @@ func (c *TmuxLsCmd) Run(a *app, t *TmuxCmd) error {
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(panes)
+	if a.asJSON(panes) {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
