@@ -9,7 +9,10 @@ package main
 // tmux 3.3's own rule (an argument ending in ';' ends a command, "\;" stands
 // for ';'), and answers the commands dockerbridge uses with tmux's texts:
 // "no server running on ...", "can't find session: NAME", "duplicate
-// session: NAME". With no session left the server is gone (exit-empty).
+// session: NAME". With no session left the server goes (exit-empty), but not
+// at once, as tmux's does not: the first client to reach it after its last
+// session went, unless it starts a session, gets "no current target"; only
+// then is the server gone.
 //
 // What it writes, for scripts to check:
 //
@@ -87,6 +90,8 @@ type tfState struct {
 	// PendingRun is the channel of a pasted run script that waits for its
 	// Enter.
 	PendingRun string `json:"pending_run"`
+	// Exiting: the last session is gone and the server is shutting down.
+	Exiting bool `json:"exiting"`
 }
 
 type tfError struct{ msg string }
@@ -98,8 +103,10 @@ type fakeTmuxProc struct {
 	socket string
 	st     *tfState
 	lock   *os.File
-	stdin  io.Reader
-	stdout io.Writer
+	// existed: a server was up when this call came in.
+	existed bool
+	stdin   io.Reader
+	stdout  io.Writer
 }
 
 func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -130,6 +137,16 @@ func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writ
 	}
 	defer p.unlock()
 	starts := slices.ContainsFunc(cmds, func(c []string) bool { return len(c) > 0 && c[0] == "new-session" })
+	if p.st.Exiting {
+		if !starts {
+			// Reached the dying server: it has no session to act on.
+			_ = os.Remove(p.statePath())
+			fmt.Fprintln(stderr, "no current target")
+			return 1
+		}
+		// Too late for the old server: this client starts a new one.
+		p.st, p.existed = p.fresh(), false
+	}
 	if len(p.st.Sessions) == 0 && !starts {
 		fmt.Fprintf(stderr, "no server running on /tmp/tmux-%d/%s\n", os.Getuid(), p.socket)
 		return 1
@@ -210,7 +227,7 @@ func (p *fakeTmuxProc) load() error {
 		return err
 	}
 	p.lock = f
-	p.st = &tfState{Options: map[string]string{}, Woken: map[string]bool{}, Buffers: map[string]string{}}
+	p.st = p.fresh()
 	b, err := os.ReadFile(p.statePath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -218,14 +235,24 @@ func (p *fakeTmuxProc) load() error {
 	if err != nil {
 		return err
 	}
+	p.existed = true
 	return json.Unmarshal(b, p.st)
+}
+
+func (p *fakeTmuxProc) fresh() *tfState {
+	return &tfState{Options: map[string]string{}, Woken: map[string]bool{}, Buffers: map[string]string{}}
 }
 
 func (p *fakeTmuxProc) save() {
 	if len(p.st.Sessions) == 0 {
-		// exit-empty: the server goes with its last session.
-		_ = os.Remove(p.statePath())
-		return
+		if !p.existed {
+			_ = os.Remove(p.statePath())
+			return
+		}
+		// exit-empty: the server goes with its last session, but is still
+		// there for the next client.
+		p.st = p.fresh()
+		p.st.Exiting = true
 	}
 	// A client killed mid-write (a run's timeout) must not leave half a
 	// state: write aside, then rename.

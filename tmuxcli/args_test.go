@@ -357,6 +357,11 @@ func TestClassify(t *testing.T) {
 		{"can't find session: web", ErrNoSession},
 		{"can't find pane: %9", ErrNoSession},
 		{"duplicate session: web", ErrDuplicate},
+		// A server whose last session was just killed, still shutting down.
+		{"no current target", ErrNoSession},
+		{"no current session", ErrNoSession},
+		{"no sessions", ErrNoSession},
+		{"lost server", ErrNoSession},
 		{"unknown command: frob", nil},
 	} {
 		if got := classify(tc.stderr); got != tc.want {

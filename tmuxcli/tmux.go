@@ -95,13 +95,20 @@ func (e *kindError) Unwrap() error { return e.kind }
 
 // classify maps tmux's error texts (3.0 to 3.5) onto the typed errors. A
 // missing server is a missing session to the caller: there is no session
-// without a server.
+// without a server. So is a server on its way out: once its last session is
+// gone, tmux keeps answering for a moment, and a client that reaches it then
+// gets "no current target" (or, with no session at all, "no sessions")
+// instead of "no server running".
 func classify(stderr string) error {
 	s := strings.ToLower(stderr)
 	switch {
 	case strings.Contains(s, "no server running"),
 		strings.Contains(s, "error connecting to"),
 		strings.Contains(s, "server exited unexpectedly"),
+		strings.Contains(s, "lost server"),
+		strings.Contains(s, "no current target"),
+		strings.Contains(s, "no current session"),
+		strings.Contains(s, "no sessions"),
 		strings.Contains(s, "can't find session"),
 		strings.Contains(s, "can't find window"),
 		strings.Contains(s, "can't find pane"),
