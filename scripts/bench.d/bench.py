@@ -101,6 +101,10 @@ def fmt_time(s):
     return "%.0f ms" % (s * 1000) if s >= 0.01 else "%.1f ms" % (s * 1000)
 
 
+# What the Python columns and targets say when no original is given.
+NO_ORIGINAL = "original not given"
+
+
 def fmt_ratio(r):
     return "–" if r is None else "%.2f×" % r
 
@@ -126,9 +130,11 @@ class Bench:
         self.docker = shutil.which("docker")
         if not self.docker:
             raise BenchError("docker not found on PATH")
-        self.original = os.path.normpath(os.path.join(self.root, "..", "shared", "seed", "docker_bridge.py"))
-        if not os.path.isfile(self.original):
-            self.original = None
+        # The Python original is not part of the repository: only a path the
+        # caller gives is used.
+        self.original = os.path.abspath(a.original) if a.original else None
+        if self.original and not os.path.isfile(self.original):
+            raise BenchError("the Python original %s is not a file" % a.original)
         self.logf = open(os.path.join(self.tmp, "bench.log"), "a")
         self.rows = []
         self.gobench = []
@@ -302,7 +308,14 @@ class Bench:
         return res
 
     def na_python(self):
-        return {"na": "original not found"}
+        return {"na": NO_ORIGINAL}
+
+    def py_target(self, t):
+        """A target measured against the Python original: n/a without one."""
+        if not self.original:
+            t = dict(t, value=None, met=None, na=NO_ORIGINAL)
+            t.pop("why", None)
+        return t
 
     def subject(self, times, **extra):
         d = {"median": median(times), "n": len(times), "times": [round(t, 6) for t in times]}
@@ -440,8 +453,8 @@ class Bench:
                       "docker": self.subject(times["docker"], label="docker run -d <same flags> && docker exec <c> bash -c 'echo hi'"),
                       "python": self.subject(times["python"], label="DockerBridge.execute('echo hi')") if self.original else self.na_python(),
                       "ratios": {"dockerbridge/docker": ratio(db, raw_m), "dockerbridge/python": r},
-                      "target": {"text": "≤ 0.6× Python", "value": r, "limit": 0.6, "met": r is not None and r <= 0.6,
-                                 "why": why},
+                      "target": self.py_target({"text": "≤ 0.6× Python", "value": r, "limit": 0.6,
+                                                "met": r is not None and r <= 0.6, "why": why}),
                   }],
                   "timelines": timelines,
                   "notes": ["The container is removed (untimed) before each run. Python's time is measured in-process "
@@ -813,7 +826,7 @@ class Bench:
             self.run([self.docker, "stop"] + [self.cname(s) for s in running])
         t, calls, call_lines = self.reap_measure(names, self.cfg["reap_runs"], "reap")
         per_run = call_lines[:int(calls)] if calls else []
-        py = {"na": "original not found"}
+        py = {"na": NO_ORIGINAL}
         py_calls = None
         own = None
         notes = ["dockerbridge's docker calls in one reap: %s." % "; ".join(
@@ -944,7 +957,7 @@ class Bench:
             "started": self.started.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - self.t0, 1),
             "host": self.host(),
-            "original": os.path.relpath(self.original, self.root) if self.original else None,
+            "original": os.path.basename(self.original) if self.original else None,
             "config": self.cfg,
             "rows": self.rows,
             "go_benchmarks": self.gobench,
@@ -1023,8 +1036,11 @@ def render(data, root):
     w("Every figure is a median. Every ratio divides two medians measured in the same run, in alternating "
       "rounds, so that the machine's load falls on both sides: on a busy machine the absolute times move, "
       "the ratios much less. Raw `docker` is the floor that no wrapper around the docker CLI can beat. "
-      "The Python original is `%s`, driven by `scripts/bench.d/original.py`, which calls its methods as a "
-      "caller does and times them in-process." % (data["original"] or "../shared/seed/docker_bridge.py (not found: its columns say n/a)"))
+      "%s" % ("The Python original (`%s`, given with `--original`) is driven by `scripts/bench.d/original.py`, "
+             "which calls its methods as a caller does and times them in-process." % data["original"]
+             if data["original"] else
+             "The Python original was not given (`scripts/bench --original PATH`): its columns and the targets "
+             "measured against it say n/a."))
     w("")
 
     w("## Targets\n")
@@ -1036,6 +1052,9 @@ def render(data, root):
             if not t:
                 continue
             v = t["value"]
+            if "na" in t:
+                w("| %s: %s | n/a (%s) | n/a | |" % (row["title"], t["text"], t["na"]))
+                continue
             if v is None:
                 shown = "–"
             elif "×" in t["text"]:
@@ -1136,6 +1155,7 @@ def main():
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--python-reap-own", type=int, help="containers for Python's reap of its own containers")
+    ap.add_argument("--original", help="the Python original's docker_bridge.py, to measure against")
     a = ap.parse_args()
 
     interrupted = []
@@ -1146,11 +1166,15 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    b = Bench(a)
+    try:
+        b = Bench(a)
+    except BenchError as e:
+        print("bench: %s" % e, file=sys.stderr)
+        return 2
     if a.python_reap_own:
         b.cfg = dict(b.cfg, py_own_n=a.python_reap_own)
     if not b.original:
-        b.say("the Python original was not found at ../shared/seed/docker_bridge.py: its columns say n/a")
+        b.say("no Python original given (--original PATH or DOCKERBRIDGE_ORIGINAL): its columns say n/a")
     errors = []
     try:
         b.overhead()
