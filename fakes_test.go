@@ -73,6 +73,9 @@ type fakeContainer struct {
 	Started  time.Time         `json:"started"`  // zero: never started
 	Finished time.Time         `json:"finished"` // zero: never stopped
 	ExitCode int               `json:"exit_code"`
+	// ExecPids are the host processes of the execs in flight: docker's
+	// ExecIDs lists those that are still alive.
+	ExecPids []int `json:"exec_pids,omitempty"`
 }
 
 type fakeMount struct {
@@ -235,6 +238,7 @@ func (c *fakeContainer) stop(now time.Time) {
 		return
 	}
 	c.Running = false
+	c.ExecPids = nil
 	c.Finished = now
 	c.ExitCode = 143
 	if !c.Init {
@@ -573,6 +577,7 @@ type fakeInspectView struct {
 	}
 	Image      string
 	Name       string
+	ExecIDs    []string
 	HostConfig struct {
 		Binds         []string
 		NetworkMode   string
@@ -637,6 +642,11 @@ func (c *fakeContainer) view() fakeInspectView {
 	sum := sha256.Sum256([]byte(c.Image))
 	v.Image = "sha256:" + hex.EncodeToString(sum[:])
 	v.Name = "/" + c.Name
+	for _, pid := range c.ExecPids {
+		if syscall.Kill(pid, 0) == nil {
+			v.ExecIDs = append(v.ExecIDs, fmt.Sprintf("%064x", pid))
+		}
+	}
 	for _, m := range c.Mounts {
 		bind := m.Source + ":" + m.Destination
 		mode := ""
@@ -1137,7 +1147,24 @@ func (d *fakeDockerCall) exec(args []string) int {
 	}
 	stdout, stderr := hv.reverse(d.stdout), hv.reverse(d.stderr)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err = cmd.Run()
+	err = cmd.Start()
+	if err == nil {
+		// The engine lists the exec in ExecIDs while it runs.
+		pid := cmd.Process.Pid
+		_ = d.dir.update(func(st *fakeState) error {
+			if c := st.find(ref); c != nil {
+				c.ExecPids = append(c.ExecPids, pid)
+			}
+			return nil
+		})
+		err = cmd.Wait()
+		_ = d.dir.update(func(st *fakeState) error {
+			if c := st.find(ref); c != nil {
+				c.ExecPids = slices.DeleteFunc(c.ExecPids, func(p int) bool { return p == pid })
+			}
+			return nil
+		})
+	}
 	stdout.Flush()
 	stderr.Flush()
 	var exitErr *exec.ExitError

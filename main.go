@@ -533,9 +533,11 @@ func (c *PsCmd) Run(a *app) error {
 
 // ReapCmd stops idle containers.
 type ReapCmd struct {
-	Idle     time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
-	Watch    time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
-	Projects []string      `arg:"" optional:"" name:"project" help:"Only these projects (default: every container with the luzia.project label)."`
+	Idle      time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
+	Watch     time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
+	DryRun    bool          `help:"Stop nothing: list what would be stopped and how long each has been idle."`
+	AnyPrefix bool          `help:"Also reap labelled containers whose name does not start with --container-prefix (other tools' and users')."`
+	Projects  []string      `arg:"" optional:"" name:"project" help:"Only these projects (default: every labelled container named with --container-prefix)."`
 }
 
 func (c *ReapCmd) Run(a *app) error {
@@ -543,7 +545,8 @@ func (c *ReapCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle, Projects: c.Projects}
+	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle, Projects: c.Projects,
+		Prefix: a.g.ContainerPrefix, AnyPrefix: c.AnyPrefix, DryRun: c.DryRun}
 	if c.Watch <= 0 {
 		res, err := r.Reap(a.ctx)
 		if err != nil {
@@ -555,7 +558,10 @@ func (c *ReapCmd) Run(a *app) error {
 		for _, name := range res.Stopped {
 			fmt.Fprintf(a.stdout, "stopped %s\n", name)
 		}
-		fmt.Fprintf(a.stdout, "%d checked, %d stopped, %d active, %d busy\n", res.Checked, len(res.Stopped), len(res.Active), len(res.Busy))
+		for _, w := range res.WouldStop {
+			fmt.Fprintf(a.stdout, "would stop %s (idle %s)\n", w.Name, idleFor(w.IdleSeconds))
+		}
+		fmt.Fprintln(a.stdout, reapSummary(res))
 		return nil
 	}
 	tick := time.NewTicker(c.Watch)
@@ -565,12 +571,19 @@ func (c *ReapCmd) Run(a *app) error {
 		if a.ctx.Err() != nil {
 			return nil
 		}
+		now := time.Now().Format(time.RFC3339)
 		// One bad round (docker restarting, say) must not end the loop.
 		if err != nil {
-			fmt.Fprintf(a.stderr, "%s reap: %s\n", time.Now().Format(time.RFC3339), message(err, a.g.Docker))
+			fmt.Fprintf(a.stderr, "%s reap: %s\n", now, message(err, a.g.Docker))
 		}
 		for _, name := range res.Stopped {
-			fmt.Fprintf(a.stdout, "%s stopped %s (idle over %s)\n", time.Now().Format(time.RFC3339), name, c.Idle)
+			fmt.Fprintf(a.stdout, "%s stopped %s (idle over %s)\n", now, name, c.Idle)
+		}
+		for _, w := range res.WouldStop {
+			fmt.Fprintf(a.stdout, "%s would stop %s (idle %s)\n", now, w.Name, idleFor(w.IdleSeconds))
+		}
+		if a.g.Verbose && err == nil {
+			fmt.Fprintf(a.stdout, "%s reap: %s\n", now, reapSummary(res))
 		}
 		select {
 		case <-a.ctx.Done():
@@ -578,6 +591,23 @@ func (c *ReapCmd) Run(a *app) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// idleFor says how long, to the minute once it is a minute or more.
+func idleFor(seconds int64) string {
+	d := time.Duration(seconds) * time.Second
+	if d < time.Minute {
+		return d.String()
+	}
+	return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
+}
+
+func reapSummary(res bridge.ReapResult) string {
+	stopped := fmt.Sprintf("%d stopped", len(res.Stopped))
+	if res.DryRun {
+		stopped = fmt.Sprintf("%d would stop", len(res.WouldStop))
+	}
+	return fmt.Sprintf("%d checked, %s, %d active, %d busy", res.Checked, stopped, len(res.Active), len(res.Busy))
 }
 
 // verboseRunner prints each command before it runs it.

@@ -62,6 +62,7 @@ type fakeContainer struct {
 	labels    map[string]string
 	startedAt time.Time
 	created   time.Time
+	execs     int // execs in flight, as docker's ExecIDs counts them
 }
 
 // inject makes calls whose verb matches fail with stderr and code: times
@@ -311,8 +312,8 @@ func (e *fakeEngine) inspect(args []string, stdout, stderr io.Writer) (int, erro
 		switch format {
 		case "{{.State.Running}}":
 			fmt.Fprintln(stdout, c.running)
-		case `{{.Name}}{{"\t"}}{{.State.StartedAt}}`:
-			fmt.Fprintf(stdout, "/%s\t%s\n", c.name, started)
+		case `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`:
+			fmt.Fprintf(stdout, "/%s\t%s\t%d\n", c.name, started, c.execs)
 		case "":
 			var j inspectJSON
 			j.ID, j.Name = c.id, "/"+c.name
@@ -421,6 +422,12 @@ next:
 		switch format {
 		case "{{.Names}}":
 			fmt.Fprintln(stdout, c.name)
+		case `{{.Names}}\t{{.State}}\t{{.Label "` + ProjectLabel + `"}}`:
+			state := "exited"
+			if c.running {
+				state = "running"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", c.name, state, c.labels[ProjectLabel])
 		case `{{.Names}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Label "` + ProjectLabel + `"}}`:
 			status := "Exited (0) 1 second ago"
 			if c.running {
@@ -488,6 +495,14 @@ func (e *fakeEngine) exec(ctx context.Context, args []string, c dockercli.Cmd, s
 		killByExecID(command[4])
 		return 0, nil
 	}
+	e.mu.Lock()
+	ctr.execs++
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		ctr.execs--
+		e.mu.Unlock()
+	}()
 	argv := []string{"env", "-C", e.ws}
 	for _, a := range command {
 		argv = append(argv, strings.ReplaceAll(a, Workspace, e.ws))

@@ -146,10 +146,14 @@ func (b *Bridge) Stop(ctx context.Context) (bool, error) {
 // error), so removal is known from the name or id it prints, not its status.
 func (b *Bridge) Remove(ctx context.Context) (bool, error) {
 	out, err := b.docker.Output(ctx, dockercli.RmArgs(b.Name())...)
-	if removed, err := found(err); !removed || err != nil {
-		return removed, err
+	removed, err := found(err)
+	if err != nil {
+		return false, err
 	}
-	return strings.TrimSpace(out) != "", nil
+	// Its activity and lock files go with it, or with the attempt that
+	// never made it (a missing image leaves them too).
+	b.state.Forget(b.Name())
+	return removed && strings.TrimSpace(out) != "", nil
 }
 
 func found(err error) (bool, error) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -105,8 +107,8 @@ func TestReapSkips(t *testing.T) {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	wantCalls := [][]string{
-		{"ps", "--filter", "label=" + ProjectLabel, "--no-trunc", "--format", "{{.Names}}"},
-		{"container", "inspect", "--format", `{{.Name}}{{"\t"}}{{.State.StartedAt}}`, "luzia-busy", "luzia-idle", "luzia-restarted"},
+		{"ps", "-a", "--filter", "label=" + ProjectLabel, "--no-trunc", "--format", `{{.Names}}\t{{.State}}\t{{.Label "` + ProjectLabel + `"}}`},
+		{"container", "inspect", "--format", `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`, "luzia-busy", "luzia-idle", "luzia-restarted"},
 		{"stop", "luzia-idle"},
 	}
 	if diff := cmp.Diff(wantCalls, e.calls); diff != "" {
@@ -166,7 +168,7 @@ func TestReapContainerGoneSincePs(t *testing.T) {
 	e.add("luzia-a", true, time.Now().Add(-time.Hour), ProjectLabel+"=a")
 	e.add("luzia-b", true, time.Now().Add(-time.Hour), ProjectLabel+"=b")
 	e.fail("ps", 1, 0, "") // ps prints nothing this time: feed it by hand
-	r.Docker.Runner = psThen{e, "luzia-a\nluzia-b\nluzia-gone\n"}
+	r.Docker.Runner = psThen{e, "luzia-a\trunning\ta\nluzia-b\trunning\tb\nluzia-gone\trunning\tgone\n"}
 	res, err := r.Reap(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -196,5 +198,152 @@ func TestReapDaemonDown(t *testing.T) {
 	e.fail("ps", 1, 1, daemonDownText)
 	if _, err := r.Reap(t.Context()); !errors.Is(err, dockercli.ErrDaemon) {
 		t.Errorf("err = %v, want ErrDaemon", err)
+	}
+}
+
+// An exec the engine runs makes a container busy even when the state
+// directory knows nothing of it (a caller with another state directory).
+func TestReapExecInFlightElsewhere(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	e.add("luzia-x", true, time.Now().Add(-time.Hour), ProjectLabel+"=x")
+	e.add("luzia-y", true, time.Now().Add(-time.Hour), ProjectLabel+"=y")
+	other := newTestBridge(t, e) // project x, its own state directory
+	running := make(chan struct{})
+	e.beforeExec = func(execCall) { close(running) }
+	done := make(chan error, 1)
+	go func() {
+		_, err := other.Exec(t.Context(), "sleep 2", ExecOptions{Timeout: time.Minute})
+		done <- err
+	}()
+	<-running
+	time.Sleep(200 * time.Millisecond) // the fake counts the exec once it runs
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReapResult{Checked: 2, Stopped: []string{"luzia-y"}, Busy: []string{"luzia-x"}, Active: []string{}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("exec: %v", err)
+	}
+	if diff := cmp.Diff([]string{"exec bash", "ps", "container inspect", "stop"}, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+}
+
+// The reaper touches only names with its prefix, and with a list of
+// projects exactly prefix+project; AnyPrefix widens it to the label alone.
+func TestReapPrefixScope(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		projects  []string
+		anyPrefix bool
+		want      []string
+	}{
+		{"prefix", nil, false, []string{"luzia-p7", "luzia-q"}},
+		{"prefix and list", []string{"p7"}, false, []string{"luzia-p7"}},
+		{"any prefix", nil, true, []string{"luzia-p7", "luzia-q", "probex-p7"}},
+		{"any prefix and list", []string{"p7"}, true, []string{"luzia-p7", "probex-p7"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEngine(t)
+			r := newTestReaper(t, e)
+			r.Prefix, r.Projects, r.AnyPrefix = DefaultPrefix, tc.projects, tc.anyPrefix
+			hourAgo := time.Now().Add(-time.Hour)
+			e.add("luzia-p7", true, hourAgo, ProjectLabel+"=p7")
+			e.add("probex-p7", true, hourAgo, ProjectLabel+"=p7")
+			e.add("luzia-q", true, hourAgo, ProjectLabel+"=q")
+			res, err := r.Reap(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(res.Stopped)
+			if diff := cmp.Diff(tc.want, res.Stopped); diff != "" {
+				t.Errorf("stopped (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A dry run stops nothing, says how long each has been idle, and leaves
+// the activity lock free.
+func TestReapDryRun(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	now := time.Now()
+	r.Now = func() time.Time { return now }
+	r.DryRun = true
+	e.add("luzia-a", true, now.Add(-2*time.Hour), ProjectLabel+"=a")
+	e.add("luzia-b", true, now.Add(-3*time.Hour), ProjectLabel+"=b")
+	busy, _ := r.State.Enter(t.Context(), "luzia-b")
+	busy.Leave()
+	old := now.Add(-90 * time.Minute)
+	if err := os.Chtimes(filepath.Join(r.State.Dir(), "luzia-b.activity"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReapResult{Checked: 2, Stopped: []string{}, Busy: []string{}, Active: []string{}, DryRun: true,
+		WouldStop: []IdleSummary{{"luzia-a", 7200}, {"luzia-b", 5400}}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ps", "container inspect"}, e.summary()); diff != "" {
+		t.Errorf("docker calls (-want +got):\n%s", diff)
+	}
+	if c, _ := e.container("luzia-a"); !c.running {
+		t.Error("a dry run stopped luzia-a")
+	}
+	release, err := r.State.Claim("luzia-a")
+	if err != nil {
+		t.Fatalf("the dry run kept the claim: %v", err)
+	}
+	release()
+}
+
+// The state files of containers that are gone are removed, unless they are
+// in use, recent, or out of the reaper's scope.
+func TestReapForgetsGone(t *testing.T) {
+	e := newFakeEngine(t)
+	r := newTestReaper(t, e)
+	r.Prefix = DefaultPrefix
+	e.add("luzia-here", false, time.Now().Add(-time.Hour), ProjectLabel+"=here")
+	for _, name := range []string{"luzia-here", "luzia-gone", "luzia-held", "luzia-recent", "other-gone"} {
+		busy, err := r.State.Enter(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy.Leave()
+		if name != "luzia-recent" {
+			age(t, r.State, name)
+		}
+	}
+	unlock, err := r.State.Lock(t.Context(), "luzia-gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := os.Chtimes(filepath.Join(r.State.Dir(), "luzia-gone.lock"), longAgo, longAgo); err != nil {
+		t.Fatal(err)
+	}
+	letGo := holdElsewhere(t, "enter", r.State.Dir(), "luzia-held")
+	defer letGo()
+	age(t, r.State, "luzia-held")
+	res, err := r.Reap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"luzia-gone"}, res.Forgotten); diff != "" {
+		t.Errorf("forgotten (-want +got):\n%s", diff)
+	}
+	left := r.State.Names()
+	slices.Sort(left)
+	if diff := cmp.Diff([]string{"luzia-held", "luzia-here", "luzia-recent", "other-gone"}, left); diff != "" {
+		t.Errorf("state files left (-want +got):\n%s", diff)
 	}
 }

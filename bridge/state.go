@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,12 +53,8 @@ func (s *State) path(name, ext string) string { return filepath.Join(s.dir, name
 
 // Lock takes the exclusive per-container lock that serialises starting it.
 func (s *State) Lock(ctx context.Context, name string) (unlock func(), err error) {
-	f, err := os.OpenFile(s.path(name, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := openLocked(ctx, s.path(name, ".lock"), syscall.LOCK_EX)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	if err := flock(ctx, f, syscall.LOCK_EX); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	return func() { f.Close() }, nil
@@ -70,13 +68,8 @@ type Busy struct {
 // Enter records activity and holds a shared lock until Leave. It waits while
 // a reaper holds the container.
 func (s *State) Enter(ctx context.Context, name string) (*Busy, error) {
-	p := s.path(name, ".activity")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := openLocked(ctx, s.path(name, ".activity"), syscall.LOCK_SH)
 	if err != nil {
-		return nil, fmt.Errorf("record activity: %w", err)
-	}
-	if err := flock(ctx, f, syscall.LOCK_SH); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("record activity: %w", err)
 	}
 	touch(f)
@@ -130,7 +123,108 @@ func (s *State) Claim(name string) (release func(), err error) {
 		}
 		return nil, err
 	}
+	if !samePath(f) {
+		// Forgotten between the open and the lock: nothing can be in flight.
+		f.Close()
+		return s.Claim(name)
+	}
 	return func() { f.Close() }, nil
+}
+
+// openLocked opens (creating it) and locks the file at p. Forget may unlink
+// a file between another process's open and its lock; a lock on such an
+// orphan protects nothing, so it is dropped and the file opened again.
+func openLocked(ctx context.Context, p string, how int) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := flock(ctx, f, how); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if samePath(f) {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
+// samePath reports whether the open file is still the one at its path.
+func samePath(f *os.File) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(f.Name())
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// stateExts are the files the state directory keeps per container.
+var stateExts = []string{".activity", ".lock"}
+
+// Names lists the containers that have files in the state directory.
+func (s *State) Names() []string {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		for _, ext := range stateExts {
+			if n, ok := strings.CutSuffix(e.Name(), ext); ok && n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// LastTouched is the latest mtime of name's files, if it has any.
+func (s *State) LastTouched(name string) (time.Time, bool) {
+	var last time.Time
+	found := false
+	for _, ext := range stateExts {
+		if fi, err := os.Stat(s.path(name, ext)); err == nil {
+			found = true
+			if fi.ModTime().After(last) {
+				last = fi.ModTime()
+			}
+		}
+	}
+	return last, found
+}
+
+// Forget removes name's files, unless an operation or a start holds them:
+// it locks each without waiting and unlinks it while the lock is held. It
+// reports whether it removed them.
+func (s *State) Forget(name string) bool {
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
+	var paths []string
+	for _, ext := range stateExts {
+		p := s.path(name, ext)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil || syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			if f != nil {
+				f.Close()
+			}
+			return false
+		}
+		held = append(held, f)
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return len(paths) > 0
 }
 
 var errBusy = errors.New("operation in flight")
