@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +39,7 @@ func init() {
 	// Prints "maxrss N MiB".
 	realCmds["maxrss"] = realMaxRSS
 	// privdocker start|kill|stop: a private dockerd of the script's own,
-	// with its own data root, exec root, containerd and socket; start
+	// with its own data root, exec root, containerd, socket and bridge; start
 	// loads luzia-sandbox:latest into it on the first start and points
 	// DOCKER_HOST at it. kill sends it SIGKILL (a crash); stop ends it
 	// and everything it ran. The shared engine is never touched. When the
@@ -243,6 +245,7 @@ func realMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 // privEngine is one script's private dockerd.
 type privEngine struct {
 	dir    string
+	bridge string // its own bridge: the host's docker0 is not its to touch
 	daemon *exec.Cmd
 	exited chan struct{}
 }
@@ -284,16 +287,11 @@ func (p *privEngine) start() error {
 		return err
 	}
 	defer log.Close()
-	// No bridge and no iptables: the private engine must change nothing on
-	// the host's network. Its containers use the host network or none.
-	cmd := exec.Command(dockerd,
-		"--data-root", filepath.Join(p.dir, "data"),
-		"--exec-root", filepath.Join(p.dir, "exec"),
-		"--pidfile", filepath.Join(p.dir, "dockerd.pid"),
-		"--host", p.host(),
-		"--config-file", filepath.Join(p.dir, "daemon.json"),
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-		"--log-level=warn")
+	// A bridge of its own, and no iptables or sysctl changes: the private
+	// engine must change nothing on the host's network. (--bridge=none is
+	// no way out: dockerd then deletes the bridge named docker0, which is
+	// the host engine's.)
+	cmd := exec.Command(dockerd, p.args()...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -315,6 +313,68 @@ func (p *privEngine) start() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func (p *privEngine) args() []string {
+	return []string{
+		"--data-root", filepath.Join(p.dir, "data"),
+		"--exec-root", filepath.Join(p.dir, "exec"),
+		"--pidfile", filepath.Join(p.dir, "dockerd.pid"),
+		"--host", p.host(),
+		"--config-file", filepath.Join(p.dir, "daemon.json"),
+		"--bridge", p.bridge,
+		"--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false",
+		"--log-level=warn"}
+}
+
+// addBridge creates the private engine's bridge, with a /24 of the
+// benchmarking range (198.18.0.0/15) that no interface of the host uses.
+func (p *privEngine) addBridge() error {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	name := fmt.Sprintf("dbt%x", b) // at most 15 bytes, as Linux wants
+	used := map[string]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			used[n.IP.Mask(net.CIDRMask(24, 32)).String()] = true
+		}
+	}
+	var cidr string
+	for i := 0; i < 512; i++ {
+		k := (int(b[0])<<8 | int(b[1]) + i) % 512
+		subnet := net.IPv4(198, byte(18+k/256), byte(k%256), 0).String()
+		if !used[subnet] {
+			cidr = net.IPv4(198, byte(18+k/256), byte(k%256), 1).String() + "/24"
+			break
+		}
+	}
+	if cidr == "" {
+		return errors.New("privdocker: no free /24 in 198.18.0.0/15 for a bridge")
+	}
+	if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
+		return fmt.Errorf("privdocker: ip link add %s: %v: %s", name, err, out)
+	}
+	p.bridge = name
+	if out, err := exec.Command("ip", "addr", "add", cidr, "dev", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("privdocker: ip addr add %s dev %s: %v: %s", cidr, name, err, out)
+	}
+	return nil
+}
+
+// delBridge removes the private engine's bridge, once nothing uses it.
+func (p *privEngine) delBridge() error {
+	if p.bridge == "" {
+		return nil
+	}
+	if out, err := exec.Command("ip", "link", "del", p.bridge).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link del %s: %v: %s", p.bridge, err, out)
+	}
+	p.bridge = ""
+	return nil
 }
 
 // loadImage copies the sandbox image from the engine the suite uses.
@@ -501,10 +561,17 @@ func realPrivDocker(ts *testscript.TestScript, neg bool, args []string) {
 				privMu.Lock()
 				delete(privEngines, ts)
 				privMu.Unlock()
-				for _, err := range p.destroy() {
+				errs := p.destroy()
+				if len(pidsUnder(p.dir)) == 0 {
+					if err := p.delBridge(); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				for _, err := range errs {
 					ts.Logf("privdocker cleanup: %v", err)
 				}
 			})
+			ts.Check(p.addBridge())
 		}
 		ts.Check(p.start())
 		if first {
