@@ -179,7 +179,26 @@ func message(err error, bin string) string {
 	case errors.Is(err, dockercli.ErrDaemon):
 		return fmt.Sprintf("cannot reach the docker daemon: %v", err)
 	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	return longOnce(strings.ReplaceAll(err.Error(), "\n", " "))
+}
+
+// longPart is a run of characters that can make up a path, long enough that
+// saying it twice buries the message (a 4096-byte name).
+var longPart = regexp.MustCompile(`[^\s'"]{200,}`)
+
+// longOnce keeps the first mention of each long path in msg and shortens the
+// later ones, where a tool's own error quotes again what the line began with.
+func longOnce(msg string) string {
+	seen := []string{}
+	return longPart.ReplaceAllStringFunc(msg, func(part string) string {
+		for _, p := range seen {
+			if i := strings.Index(part, p); i >= 0 {
+				return part[:i] + "..." + part[i+len(p):]
+			}
+		}
+		seen = append(seen, strings.TrimRight(part, ":,;."))
+		return part
+	})
 }
 
 // asJSON prints v and reports true under --json; a command then has nothing
@@ -216,19 +235,27 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 		return nil, usageError{errors.New("no project given: use --project NAME or set DOCKERBRIDGE_PROJECT")}
 	}
 	if err := bridge.ValidateProject(g.Project); err != nil {
-		return nil, err
+		return nil, usageError{err}
+	}
+	if err := bridge.ValidateEnv(g.Env); err != nil {
+		return nil, usageError{err}
 	}
 	st, err := a.state()
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(bridge.Harden(bridge.Config{
+	mounts := make([]string, len(g.Mount))
+	for i, m := range g.Mount {
+		mounts[i] = mountSource(m)
+	}
+	b, err := bridge.New(bridge.Harden(bridge.Config{
 		Project:      g.Project,
 		HostPath:     hostPath(g.Path),
+		RemoteEngine: remoteEngine(g.Context),
 		Image:        g.Image,
 		Prefix:       g.ContainerPrefix,
 		Timeout:      g.Timeout,
-		Mounts:       g.Mount,
+		Mounts:       mounts,
 		Env:          g.Env,
 		Memory:       g.Memory,
 		CPUs:         g.CPUs,
@@ -238,6 +265,40 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 		AllowOutside: g.AllowOutside,
 		Warn:         a.stderr,
 	}, g.Harden, g.NoNetwork), a.docker(), a.runner, st)
+	if err != nil {
+		// Only a flag's value can make the configuration invalid.
+		return nil, usageError{err}
+	}
+	return b, nil
+}
+
+// remoteEngine reports whether the engine may run on another machine, whose
+// paths this one cannot see: a Docker context other than the default, or a
+// DOCKER_HOST that is not a local socket.
+func remoteEngine(context string) bool {
+	if context == "" {
+		context = os.Getenv("DOCKER_CONTEXT")
+	}
+	if context != "" && context != "default" {
+		return true
+	}
+	host := os.Getenv("DOCKER_HOST")
+	return host != "" && !strings.HasPrefix(host, "unix://")
+}
+
+// mountSource makes the source of a --mount SRC:DST[:ro] absolute when it is
+// a relative path: docker takes a relative source for the name of a volume,
+// and would silently mount an empty one. A bare name that is no file or
+// directory here stays a volume name, as docker's -v has it.
+func mountSource(m string) string {
+	src, rest, ok := strings.Cut(m, ":")
+	if !ok || src == "" || filepath.IsAbs(src) {
+		return m
+	}
+	if _, err := os.Lstat(src); err != nil && !strings.ContainsAny(src, "/") && src != "." && src != ".." {
+		return m
+	}
+	return hostPath(src) + ":" + rest
 }
 
 // StartCmd starts the container.
@@ -482,6 +543,13 @@ func (c *StopCmd) Run(a *app) error {
 		return err
 	}
 	stopped, err := b.Stop(a.ctx)
+	if errors.Is(err, bridge.ErrAlreadyStopped) {
+		if a.asJSON(map[string]any{"success": true, "stopped": false, "already_stopped": true, "container": b.Name()}) {
+			return nil
+		}
+		fmt.Fprintf(a.stdout, "%s is already stopped\n", b.Name())
+		return nil
+	}
 	return a.report(err, "stopped", stopped, b.Name())
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"dockerbridge/dockercli"
@@ -45,6 +47,9 @@ type Config struct {
 	// AllowOutside lets file operations reach paths outside /workspace.
 	AllowOutside bool
 	OutputCap    int
+	// RemoteEngine says that host paths are on the engine's machine, not
+	// this one: they are then neither checked nor stat'ed here.
+	RemoteEngine bool
 	// Warn receives warnings (the uid fallback); nil discards them.
 	Warn io.Writer
 }
@@ -71,6 +76,20 @@ func ValidateProject(project string) error {
 	return nil
 }
 
+// envNameRE is the shell's rule for a variable name.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidateEnv checks KEY=VALUE settings of a new container's environment.
+func ValidateEnv(env []string) error {
+	for _, e := range env {
+		name, _, ok := strings.Cut(e, "=")
+		if !ok || !envNameRE.MatchString(name) {
+			return fmt.Errorf("invalid --env %q: want KEY=VALUE, with KEY made of letters, digits and '_', not starting with a digit", e)
+		}
+	}
+	return nil
+}
+
 // New returns the bridge for cfg.Project. It starts nothing.
 func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *State) (*Bridge, error) {
 	if err := ValidateProject(cfg.Project); err != nil {
@@ -93,10 +112,8 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 			return nil, fmt.Errorf("invalid mount %q: want SRC:DST[:ro]", m)
 		}
 	}
-	for _, e := range cfg.Env {
-		if strings.HasPrefix(e, "-") || !strings.Contains(e, "=") {
-			return nil, fmt.Errorf("invalid env %q: want KEY=VALUE", e)
-		}
+	if err := ValidateEnv(cfg.Env); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -140,20 +157,61 @@ func (b *Bridge) hostOutput(ctx context.Context, args ...string) (string, bool) 
 	return strings.TrimSpace(out.String()), true
 }
 
-// userSpec resolves uid:gid like `id -u`/`id -g` of the project, falling back
-// to 1000 with a warning as the original does.
-func (b *Bridge) userSpec(ctx context.Context) string {
-	ids := make([]string, 2)
-	for i, flag := range []string{"-u", "-g"} {
-		v, ok := b.hostOutput(ctx, "id", flag, b.cfg.Project)
-		if !ok || v == "" || strings.Trim(v, "0123456789") != "" {
-			kind := map[string]string{"-u": "UID", "-g": "GID"}[flag]
-			fmt.Fprintf(b.cfg.Warn, "dockerbridge: warning: could not get %s for %s, using 1000\n", kind, b.cfg.Project)
-			v = "1000"
+// userSpec resolves uid:gid like `id -u`/`id -g` of the project. A project
+// with no user on the host runs as the owner of the directory it mounts, so
+// that the files it writes can be written and keep their owner; only when
+// that cannot be read either does it fall back to 1000, as the original did.
+func (b *Bridge) userSpec(ctx context.Context, path string) string {
+	uid, okU := b.hostOutput(ctx, "id", "-u", b.cfg.Project)
+	gid, okG := b.hostOutput(ctx, "id", "-g", b.cfg.Project)
+	numeric := func(v string) bool { return v != "" && strings.Trim(v, "0123456789") == "" }
+	var spec string
+	switch {
+	case okU && okG && numeric(uid) && numeric(gid):
+		spec = uid + ":" + gid
+	default:
+		if fi, err := b.statLocal(path); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				spec = fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+				fmt.Fprintf(b.cfg.Warn, "dockerbridge: no user %s on this host: running as %s, the owner of %s\n", b.cfg.Project, spec, path)
+				break
+			}
 		}
-		ids[i] = v
+		spec = "1000:1000"
+		fmt.Fprintf(b.cfg.Warn, "dockerbridge: warning: no user %s on this host, and the owner of %s cannot be read here: running as 1000:1000 (create the user %s, or give --path a directory owned by the uid its files should have)\n", b.cfg.Project, path, b.cfg.Project)
 	}
-	return ids[0] + ":" + ids[1]
+	if strings.HasPrefix(spec, "0:") {
+		fmt.Fprintf(b.cfg.Warn, "dockerbridge: warning: %s runs as uid 0: the agent is root inside the container, and what it writes is root's (use a project user, or a --path owned by one)\n", b.Name())
+	}
+	return spec
+}
+
+// statLocal stats a host path, unless the engine is remote: then its paths
+// are on another machine, and this one knows nothing of them.
+func (b *Bridge) statLocal(path string) (os.FileInfo, error) {
+	if b.cfg.RemoteEngine {
+		return nil, errRemote
+	}
+	return os.Stat(path)
+}
+
+var errRemote = errors.New("the engine is remote")
+
+// checkPath refuses a workspace that does not exist: docker would create it
+// owned by root, and every write as the project user would then fail.
+func (b *Bridge) checkPath(path string) error {
+	fi, err := b.statLocal(path)
+	switch {
+	case errors.Is(err, errRemote):
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("workspace %s does not exist: create it (mkdir -p %s) or correct --path", path, path)
+	case err != nil:
+		return fmt.Errorf("workspace %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("workspace %s is not a directory", path)
+	}
+	return nil
 }
 
 // hostPath is the directory to mount: --path, else the project user's home.
@@ -176,6 +234,10 @@ func (b *Bridge) RunSpec(ctx context.Context, now time.Time) (dockercli.RunSpec,
 	if err != nil {
 		return dockercli.RunSpec{}, err
 	}
+	return b.runSpec(ctx, now, path), nil
+}
+
+func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) dockercli.RunSpec {
 	env := []string{
 		"HOME=" + Workspace,
 		"npm_config_cache=" + Workspace + "/.npm",
@@ -185,7 +247,7 @@ func (b *Bridge) RunSpec(ctx context.Context, now time.Time) (dockercli.RunSpec,
 	}
 	return dockercli.RunSpec{
 		Name:    b.Name(),
-		User:    b.userSpec(ctx),
+		User:    b.userSpec(ctx, path),
 		Env:     append(env, b.cfg.Env...),
 		Mounts:  append([]string{path + ":" + Workspace}, b.cfg.Mounts...),
 		Workdir: Workspace,
@@ -201,5 +263,5 @@ func (b *Bridge) RunSpec(ctx context.Context, now time.Time) (dockercli.RunSpec,
 		Extra:   b.cfg.Extra,
 		Image:   b.cfg.Image,
 		Command: []string{"tail", "-f", "/dev/null"},
-	}, nil
+	}
 }

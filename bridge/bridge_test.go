@@ -2,7 +2,10 @@ package bridge
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,23 +51,57 @@ func TestRunSpecIsPythonsPlusInit(t *testing.T) {
 	}
 }
 
-// Without an id for the project user, 1000:1000 with a warning, as the
-// original.
+// Without an id for the project user, the owner of the workspace, said
+// once; 1000:1000 with a warning that says how to fix it only when that
+// owner cannot be read either; and a warning for uid 0, whatever its source.
 func TestRunSpecUIDFallback(t *testing.T) {
-	var warn bytes.Buffer
-	b, err := New(Config{Project: "nobody-here", HostPath: "/p", Warn: &warn}, &dockercli.Client{}, hostIDs{}, openTestState(t))
+	dir := t.TempDir()
+	fi, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := b.RunSpec(t.Context(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.User != "1000:1000" {
-		t.Errorf("user %q, want 1000:1000", spec.User)
-	}
-	if got := strings.Count(warn.String(), "warning"); got != 2 || !strings.Contains(warn.String(), "UID") || !strings.Contains(warn.String(), "GID") {
-		t.Errorf("warnings %q, want one for the UID and one for the GID", warn.String())
+	st := fi.Sys().(*syscall.Stat_t)
+	owner := fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		ids    hostIDs
+		user   string
+		warned []string
+		lines  int
+	}{
+		{"owner", Config{HostPath: dir}, hostIDs{}, owner, []string{"running as " + owner + ", the owner of " + dir + "\n"}, 1},
+		{"unreadable", Config{HostPath: "/p", RemoteEngine: true}, hostIDs{}, "1000:1000", []string{"warning: no user nobody-here", "create the user nobody-here"}, 1},
+		{"user", Config{HostPath: "/p"}, hostIDs{"1234", "2345"}, "1234:2345", nil, 0},
+		{"root", Config{HostPath: "/p"}, hostIDs{"0", "0"}, "0:0", []string{"warning: luzia-nobody-here runs as uid 0"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var warn bytes.Buffer
+			tc.cfg.Project, tc.cfg.Warn = "nobody-here", &warn
+			b, err := New(tc.cfg, &dockercli.Client{}, tc.ids, openTestState(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := b.RunSpec(t.Context(), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spec.User != tc.user {
+				t.Errorf("user %q, want %q", spec.User, tc.user)
+			}
+			for _, w := range tc.warned {
+				if !strings.Contains(warn.String(), w) {
+					t.Errorf("stderr %q, want %q in it", warn.String(), w)
+				}
+			}
+			lines := tc.lines
+			if owner == "0:0" && tc.name == "owner" {
+				lines++ // run as root: the uid 0 warning follows
+			}
+			if got := strings.Count(warn.String(), "\n"); got != lines {
+				t.Errorf("%d lines on stderr, want %d: %q", got, lines, warn.String())
+			}
+		})
 	}
 }
 

@@ -49,11 +49,14 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 
 func (b *Bridge) create(ctx context.Context) error {
 	name := b.Name()
-	spec, err := b.RunSpec(ctx, time.Now())
+	path, err := b.hostPath(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = b.docker.Run(ctx, spec)
+	if err := b.checkPath(path); err != nil {
+		return err
+	}
+	_, err = b.docker.Run(ctx, b.runSpec(ctx, time.Now(), path))
 	switch {
 	case err == nil:
 		return nil
@@ -136,8 +139,19 @@ func (b *Bridge) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// Stop stops the container. It reports false when there was none.
+// ErrAlreadyStopped is Stop's answer for a container that was not running.
+var ErrAlreadyStopped = errors.New("already stopped")
+
+// Stop stops the container. It reports false when there was none, and
+// ErrAlreadyStopped when it was not running.
 func (b *Bridge) Stop(ctx context.Context) (bool, error) {
+	out, err := b.docker.Inspect(ctx, "{{.State.Running}}", b.Name())
+	if exists, err := found(err); !exists || err != nil {
+		return false, err
+	}
+	if strings.TrimSpace(out) == "false" {
+		return false, ErrAlreadyStopped
+	}
 	return found(b.docker.Stop(ctx, -1, b.Name()))
 }
 
