@@ -7,9 +7,11 @@ An existing caller switches by changing where it imports from:
 
     from docker_bridge import DockerBridge, cleanup_idle_containers, list_project_containers
 
-Every method runs the dockerbridge binary with --json and returns the dict it
-prints, with the keys (and meaning) the original returned; the binary may add
-keys (truncated, timed_out, exists, ...) but never drops one. The binary is
+Every method runs the dockerbridge binary with --json and returns exactly the
+dict the original returned: its keys, with their meaning, and no other, so
+that a caller comparing a result with a literal dict keeps working. The keys
+the binary adds (truncated, timed_out, exists, name, ...) come with
+extras=True, which every such method and function takes. The binary is
 $DOCKERBRIDGE_BIN, else `dockerbridge` on PATH.
 
 DockerTmuxController drives interactive programs (coding agents, REPLs,
@@ -39,6 +41,30 @@ DEFAULT_IMAGE = "luzia-sandbox:latest"
 _GRACE_SECONDS = 60
 # Bound for calls that have no timeout of their own (start, status, ...).
 _CONTROL_SECONDS = 300
+
+
+# The keys of the original's dicts, per method and outcome.
+_KEYS = {
+    "execute": ("success", "output", "error", "exit_code"),
+    "write_file": ("success", "message", "bytes_written"),
+    "write_file failed": ("success", "message"),
+    "read_file": ("success", "content"),
+    "read_file failed": ("success", "error"),
+    "list_files": ("success", "files"),
+    "list_files failed": ("success", "error"),
+    "grep": ("success", "matches", "truncated"),
+    "status": ("running", "container_id", "started_at", "user", "image", "last_activity"),
+    "status stopped": ("running",),
+    "status failed": ("running", "error"),
+    "list_project_containers": ("name", "status", "created"),
+}
+
+
+def _original(data: Dict[str, Any], shape: str, extras: bool) -> Dict[str, Any]:
+    """data with the original's keys for shape only, unless extras."""
+    if extras:
+        return data
+    return {k: data[k] for k in _KEYS[shape] if k in data}
 
 
 class BridgeError(RuntimeError):
@@ -139,21 +165,21 @@ class DockerBridge:
             raise RuntimeError(f"Failed to start container: {msg}")
         return bool(data.get("started"))
 
-    def execute(self, command: str, timeout: Optional[int] = None) -> Dict[str, Any]:
+    def execute(self, command: str, timeout: Optional[int] = None, extras: bool = False) -> Dict[str, Any]:
         """
         Run a bash command inside the container.
 
         Returns dict with success, output, error, exit_code (-1 and
-        "Command timed out after Ns" on a timeout), plus truncated and
-        timed_out.
+        "Command timed out after Ns" on a timeout); with extras=True also
+        truncated and timed_out.
         """
         timeout = timeout or self.timeout_seconds
         code, data, stderr = self._run(["exec", "--", command], timeout=timeout)
-        if isinstance(data, dict) and "exit_code" in data:
-            return data
-        return {"success": False, "output": "", "error": _error_text(data, stderr), "exit_code": code or -1}
+        if not (isinstance(data, dict) and "exit_code" in data):
+            data = {"success": False, "output": "", "error": _error_text(data, stderr), "exit_code": code or -1}
+        return _original(data, "execute", extras)
 
-    def write_file(self, path: str, content: str) -> Dict[str, Any]:
+    def write_file(self, path: str, content: str, extras: bool = False) -> Dict[str, Any]:
         """
         Write a file in the container, atomically, as the project user.
 
@@ -163,29 +189,36 @@ class DockerBridge:
         """
         code, data, stderr = self._run(["write", "--", path], stdin=content.encode("utf-8"))
         if code == 0 and isinstance(data, dict) and data.get("success"):
-            return data
+            return _original(data, "write_file", extras)
         return {"success": False, "message": f"Failed to write file: {_error_text(data, stderr)}"}
 
-    def read_file(self, path: str) -> Dict[str, Any]:
+    def read_file(self, path: str, extras: bool = False) -> Dict[str, Any]:
         """Read a file from the container."""
         code, data, stderr = self._run(["read", "--", path])
         if code == 0 and isinstance(data, dict) and data.get("success"):
-            return data
+            return _original(data, "read_file", extras)
         return {"success": False, "error": _error_text(data, stderr) or "File not found or not readable"}
 
-    def list_files(self, path: str = ".", pattern: str = "*") -> Dict[str, Any]:
-        """List files under path whose names match pattern (first 100)."""
+    def list_files(self, path: str = ".", pattern: str = "*", extras: bool = False) -> Dict[str, Any]:
+        """List files under path whose names match pattern (first 100); truncated with extras=True."""
         code, data, stderr = self._run(["ls", "--pattern", pattern, "--", path])
         if code == 0 and isinstance(data, dict) and data.get("success"):
-            return data
+            return _original(data, "list_files", extras)
         return {"success": False, "error": _error_text(data, stderr)}
 
-    def grep(self, pattern: str, path: str = ".") -> Dict[str, Any]:
-        """Search for pattern in files (grep -rn, first 50 matches)."""
+    def grep(self, pattern: str, path: str = ".", extras: bool = False) -> Dict[str, Any]:
+        """
+        Search for pattern in files (grep -rn, first 50 matches); count with
+        extras=True. The original had no failure dict: a failure is
+        success False with no matches, its reason in the log (and under
+        "error" with extras=True).
+        """
         code, data, stderr = self._run(["grep", "--", pattern, path])
         if code == 0 and isinstance(data, dict) and data.get("success"):
-            return data
-        return {"success": False, "matches": "", "truncated": False, "error": _error_text(data, stderr)}
+            return _original(data, "grep", extras)
+        error = _error_text(data, stderr)
+        logger.warning(f"grep {pattern!r} in {path}: {error}")
+        return _original({"success": False, "matches": "", "truncated": False, "error": error}, "grep", extras)
 
     def stop(self):
         """Stop the container."""
@@ -197,12 +230,16 @@ class DockerBridge:
         logger.info(f"Removing container {self.container_name}")
         self._run(["rm"], timeout=_CONTROL_SECONDS)
 
-    def status(self) -> Dict[str, Any]:
-        """Get container status."""
+    def status(self, extras: bool = False) -> Dict[str, Any]:
+        """
+        Get container status: {"running": False} when it does not run, else
+        running, container_id, started_at, user, image and last_activity;
+        with extras=True also exists, name and what the binary adds.
+        """
         code, data, stderr = self._run(["status"], timeout=_CONTROL_SECONDS)
-        if code == 0 and isinstance(data, dict) and "running" in data:
-            return data
-        return {"running": False, "error": _error_text(data, stderr)}
+        if not (code == 0 and isinstance(data, dict) and "running" in data):
+            return {"running": False, "error": _error_text(data, stderr)}
+        return _original(data, "status" if data["running"] else "status stopped", extras)
 
     # New in this module: the task workflow of the binary.
 
@@ -225,12 +262,12 @@ class DockerBridge:
         return {"success": False, "error": _error_text(data, stderr)}
 
 
-def cleanup_idle_containers(timeout_minutes: int = IDLE_TIMEOUT_MINUTES):
+def cleanup_idle_containers(timeout_minutes: int = IDLE_TIMEOUT_MINUTES, extras: bool = False):
     """Stop containers that have been idle for too long.
 
     Activity is shared across processes, so this is safe to run from cron.
-    Returns the reaper's report ({checked, stopped, busy, active}), or None
-    when it failed (the original returned None always).
+    Returns None, as the original did; with extras=True, the reaper's
+    report ({checked, stopped, busy, active}), or None when it failed.
     """
     code, data, stderr = _call(["reap", "--idle", f"{int(timeout_minutes)}m"])
     if code != 0:
@@ -238,15 +275,15 @@ def cleanup_idle_containers(timeout_minutes: int = IDLE_TIMEOUT_MINUTES):
         return None
     for name in (data or {}).get("stopped", []):
         logger.info(f"Stopping idle container: {name}")
-    return data
+    return data if extras else None
 
 
-def list_project_containers() -> list:
-    """List all luzia project containers: [{name, status, created}] (and project)."""
+def list_project_containers(extras: bool = False) -> list:
+    """List all luzia project containers: [{name, status, created}] (and project with extras=True)."""
     code, data, _ = _call(["ps"])
     if code != 0 or not isinstance(data, list):
         return []
-    return data
+    return [_original(row, "list_project_containers", extras) for row in data]
 
 
 class DockerTmuxController:
