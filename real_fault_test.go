@@ -51,22 +51,6 @@ func init() {
 	realCmds["rodir"] = realRODir
 }
 
-func realRODir(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: rodir DIR")
-	}
-	dir := ts.MkAbs(args[0])
-	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
-		ts.Fatalf("rodir %s: bind mount (needs root): %v", args[0], err)
-	}
-	ts.Defer(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			ts.Logf("rodir cleanup: unmount %s: %v", dir, err)
-		}
-	})
-	ts.Check(syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""))
-}
-
 var signalNames = map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}
 
 func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
@@ -480,7 +464,7 @@ func (p *privEngine) destroy() []error {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	for _, m := range mountsUnder(p.dir) {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+		if err := unmountDetach(m); err != nil {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 		}
 	}
