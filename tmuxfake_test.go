@@ -35,7 +35,10 @@ package main
 //	run.rc        its exit code (default 0)
 //	run.hang      (exists) the command never ends: no signal
 //	run.exit      the command ends the shell with this status: the EXIT
-//	              trap reports it, then the pane dies
+//	              trap reports it, then the pane dies, but not at once:
+//	              the next call still finds the shell there (and text
+//	              typed into it is lost); the pane is dead from the end
+//	              of that call
 //
 // A pasted run script starts when Enter follows it: the fake appends the
 // markers, run.out and the exit code to the screen, as the shell would, and
@@ -78,6 +81,9 @@ type tfSession struct {
 	Env     []string `json:"env"`
 	Dead    bool     `json:"dead"`
 	Status  int      `json:"status"`
+	// Exiting: the shell's EXIT trap has run; the pane dies at the end of
+	// the next call.
+	Exiting bool     `json:"exiting"`
 	Screen  []string `json:"screen"`
 }
 
@@ -151,15 +157,39 @@ func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "no server running on /tmp/tmux-%d/%s\n", os.Getuid(), p.socket)
 		return 1
 	}
+	dying := p.dying()
 	for _, c := range cmds {
 		if err := p.exec(c); err != nil {
+			p.die(dying)
 			p.save()
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 	}
+	p.die(dying)
 	p.save()
 	return 0
+}
+
+// dying lists the sessions whose shell exited before this call: they die
+// at its end. Those whose shell exits during it live through the next.
+func (p *fakeTmuxProc) dying() []string {
+	var names []string
+	for _, s := range p.st.Sessions {
+		if s.Exiting && !s.Dead {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+func (p *fakeTmuxProc) die(names []string) {
+	for _, s := range p.st.Sessions {
+		if slices.Contains(names, s.Name) && !s.Dead {
+			s.Dead = true
+			s.Screen = append(s.Screen, "Pane is dead (status "+strconv.Itoa(s.Status)+")")
+		}
+	}
 }
 
 // tfSplit splits argv into commands the way tmux 3.3's
@@ -642,12 +672,17 @@ func (p *fakeTmuxProc) runPending(s *tfSession) {
 	case p.exists("run.hang"):
 		s.Screen = append(s.Screen, strings.Split(text, "\n")...)
 		return
+	case s.Exiting:
+		// Typed into a shell on its way out: nothing runs, and the
+		// pane-died hook ends the wait.
+		s.Dead = true
+		s.Screen = append(s.Screen, "Pane is dead (status "+strconv.Itoa(s.Status)+")")
 	case p.exists("run.exit"):
 		b, _ := os.ReadFile(p.path("run.exit"))
-		s.Dead = true
+		s.Exiting = true
 		s.Status, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		// The script's EXIT trap reports before the shell goes.
-		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+strconv.Itoa(s.Status)+" exit\nPane is dead (status "+strconv.Itoa(s.Status)+")", "\n")...)
+		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+strconv.Itoa(s.Status)+" exit", "\n")...)
 	default:
 		s.Screen = append(s.Screen, strings.Split(text+"\nDBE-"+ch+" "+rc+"\n$ ", "\n")...)
 	}

@@ -106,7 +106,31 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		output = Text(dropDeadNotice(TrimBlank(strings.Split(strings.TrimSuffix(output, "\n"), "\n"))))
 	}
 	res.Status, res.Output, res.ExitCode = StatusCompleted, output, code
+	if p.Exited && !snap.Dead {
+		// The shell's EXIT trap reports before the shell is gone, and
+		// until it is, the pane looks like a shell at its prompt: a run
+		// right after this one would type into a dying shell, and ls
+		// would call it alive. Return once the pane is dead.
+		s.awaitDead(ctx, t, 5*time.Second)
+	}
 	return res, nil
+}
+
+// awaitDead polls until the pane of target is dead or gone, for at most
+// limit.
+func (s *Server) awaitDead(ctx context.Context, target string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := s.call(ctx, 0, nil, []string{"display-message", "-p", "-t", target, "#{pane_dead}"})
+		if err != nil || strings.TrimSpace(out) == "1" || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // dropDeadNotice removes the "Pane is dead (status N, ...)" line tmux writes
