@@ -53,6 +53,7 @@ type Globals struct {
 	AllowOutside    bool          `help:"Let file commands reach paths outside /workspace."`
 	Harden          bool          `env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp (DOCKERBRIDGE_HARDEN=1)."`
 	NoNetwork       bool          `help:"Run a new container with no network (--network none)."`
+	Recreate        bool          `help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
 
 	Version kong.VersionFlag `help:"Print the version."`
 }
@@ -89,6 +90,9 @@ type app struct {
 	g      *Globals
 	runner dockercli.Runner
 	code   int // exit code a command asks for beyond success/failure
+	// shapes is set for the commands that work in the container (and would
+	// make it): they compare its settings with the call's.
+	shapes bool
 }
 
 // exitCode lets a command end with a code of its own and no error line.
@@ -132,6 +136,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return (&app{ctx: ctx, stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
 	}
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
+	switch verb, _, _ := strings.Cut(kctx.Command(), " "); verb {
+	case "status", "stop", "rm", "ps", "reap":
+	default:
+		a.shapes = true
+	}
 	if cli.Verbose {
 		a.runner = verboseRunner{next: a.runner, w: stderr}
 	}
@@ -269,7 +278,32 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 		// Only a flag's value can make the configuration invalid.
 		return nil, usageError{err}
 	}
+	if a.shapes {
+		if err := a.settle(b); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
+}
+
+// settle compares the container's settings with this call's: with
+// --recreate it removes a container that differs, so that the call makes it
+// anew; otherwise it says once what differs and how to apply it.
+func (a *app) settle(b *bridge.Bridge) error {
+	if a.g.Recreate {
+		diff, err := b.Recreate(a.ctx)
+		if err != nil {
+			return err
+		}
+		if diff != nil {
+			fmt.Fprintf(a.stderr, "dockerbridge: recreating %s with this call's settings: %s\n", b.Name(), strings.Join(diff, "; "))
+		}
+		return nil
+	}
+	if diff := b.Drift(a.ctx); len(diff) > 0 {
+		fmt.Fprintf(a.stderr, "dockerbridge: %s was made with other settings: %s; they apply only to a new container: add --recreate to remove it and make it anew\n", b.Name(), strings.Join(diff, "; "))
+	}
+	return nil
 }
 
 // remoteEngine reports whether the engine may run on another machine, whose
@@ -524,10 +558,10 @@ func (c *StatusCmd) Run(a *app) error {
 	}
 	switch {
 	case st.Running:
-		fmt.Fprintf(a.stdout, "%s running (id %s, image %s, user %s)\nstarted:       %s\nlast activity: %s\n",
-			st.Name, st.ContainerID, st.Image, st.User, st.StartedAt, st.LastActivity)
+		fmt.Fprintf(a.stdout, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
+			st.Name, st.ContainerID, st.Image, st.User, st.Workspace, st.StartedAt, st.LastActivity)
 	case st.Exists:
-		fmt.Fprintf(a.stdout, "%s stopped\n", st.Name)
+		fmt.Fprintf(a.stdout, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
 	default:
 		fmt.Fprintf(a.stdout, "%s does not exist\n", st.Name)
 	}

@@ -256,10 +256,10 @@ func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) docker
 		Memory:  b.cfg.Memory,
 		CPUs:    b.cfg.CPUs,
 		Init:    !b.cfg.NoInit,
-		Labels: []string{
+		Labels: append([]string{
 			ProjectLabel + "=" + b.cfg.Project,
 			CreatedLabel + "=" + now.Format("2006-01-02T15:04:05.000000"),
-		},
+		}, settingsLabels(b.settings(path))...),
 		Extra:   b.cfg.Extra,
 		Image:   b.cfg.Image,
 		Command: []string{"tail", "-f", "/dev/null"},

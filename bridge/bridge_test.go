@@ -43,6 +43,8 @@ func TestRunSpecIsPythonsPlusInit(t *testing.T) {
 		"--cpus", "2",
 		"--label", "luzia.project=proj",
 		"--label", "luzia.created=2024-05-01T10:00:00.123456",
+		"--label", "dockerbridge.fingerprint=fa5712b51a69ae03",
+		"--label", `dockerbridge.settings={"image":"luzia-sandbox:latest","path":"/home/proj","memory":"2g","cpus":"2","network":"host","restart":"unless-stopped","init":true}`,
 		"--init",
 		"luzia-sandbox:latest", "tail", "-f", "/dev/null",
 	}
@@ -150,5 +152,37 @@ func TestNewValidates(t *testing.T) {
 				t.Errorf("error %q spans lines", err)
 			}
 		})
+	}
+}
+
+// The fingerprint changes with every setting, and Diff names each one that
+// differs, never an env value.
+func TestSettingsDiff(t *testing.T) {
+	base := Settings{Image: "i", Path: "/p", Memory: "2g", CPUs: "2", Network: "host", Restart: "no", Init: true}
+	changes := map[string]func(*Settings){
+		"image":   func(s *Settings) { s.Image = "j" },
+		"path":    func(s *Settings) { s.Path = "/q" },
+		"mounts":  func(s *Settings) { s.Mounts = []string{"/a:/b"} },
+		"env":     func(s *Settings) { s.Env = []string{"K=secret"} },
+		"memory":  func(s *Settings) { s.Memory = "1g" },
+		"cpus":    func(s *Settings) { s.CPUs = "1" },
+		"network": func(s *Settings) { s.Network = "none" },
+		"restart": func(s *Settings) { s.Restart = "always" },
+		"init":    func(s *Settings) { s.Init = false },
+		"flags":   func(s *Settings) { s.Extra = []string{"--read-only"} },
+	}
+	for name, change := range changes {
+		want := base
+		change(&want)
+		if want.Fingerprint() == base.Fingerprint() {
+			t.Errorf("%s: same fingerprint", name)
+		}
+		diff := base.Diff(want)
+		if len(diff) != 1 || !strings.HasPrefix(diff[0], name+" ") || strings.Contains(diff[0], "secret") {
+			t.Errorf("%s: diff %q", name, diff)
+		}
+	}
+	if diff := base.Diff(base); diff != nil {
+		t.Errorf("no change: diff %q", diff)
 	}
 }

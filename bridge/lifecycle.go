@@ -59,6 +59,7 @@ func (b *Bridge) create(ctx context.Context) error {
 	_, err = b.docker.Run(ctx, b.runSpec(ctx, time.Now(), path))
 	switch {
 	case err == nil:
+		b.recordSettings(b.settings(path))
 		return nil
 	case errors.Is(err, dockercli.ErrNameConflict):
 		// Starting a running container is a no-op, so this covers both a
@@ -90,6 +91,8 @@ type Status struct {
 	// Exists is new: a stopped container is "running: false" but still there.
 	Exists bool   `json:"exists"`
 	Name   string `json:"name"`
+	// Workspace is new: the host directory mounted at /workspace.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 type inspectInfo struct {
@@ -101,6 +104,10 @@ type inspectInfo struct {
 	Config struct {
 		User  string
 		Image string
+	}
+	Mounts []struct {
+		Source      string
+		Destination string
 	}
 }
 
@@ -121,6 +128,14 @@ func (b *Bridge) Status(ctx context.Context) (Status, error) {
 	}
 	info := infos[0]
 	st.Exists = true
+	// Image and workspace say what the container was made with, running or
+	// not: flags that shape a container apply only to a new one.
+	st.Image = info.Config.Image
+	for _, m := range info.Mounts {
+		if m.Destination == Workspace {
+			st.Workspace = m.Source
+		}
+	}
 	if !info.State.Running {
 		return st, nil
 	}
@@ -128,7 +143,6 @@ func (b *Bridge) Status(ctx context.Context) (Status, error) {
 	st.ContainerID = info.ID[:min(12, len(info.ID))]
 	st.StartedAt = info.State.StartedAt
 	st.User = info.Config.User
-	st.Image = info.Config.Image
 	last, ok := b.state.LastActivity(name)
 	if started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil && (!ok || started.After(last)) {
 		last, ok = started, true
