@@ -352,6 +352,10 @@ func TestRealCapture(t *testing.T) {
 	if _, err := s.Run(ctx, "sh", "seq 1 120", RunOptions{Timeout: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
+	// run is done when the command is; the shell draws its prompt after.
+	if r, err := s.WaitShell(ctx, "sh", WaitOptions{Timeout: 10 * time.Second, Interval: 50 * time.Millisecond}); err != nil || !r.OK {
+		t.Fatalf("wait-shell after the run: %+v, %v", r, err)
+	}
 	c, err := s.Capture(ctx, "sh", CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
