@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -27,35 +28,81 @@ import (
 	"dockerbridge/tmuxcli"
 )
 
+// version is set by -ldflags "-X main.version=..." for a release; otherwise
+// the build information says which version or commit this is.
 var version = "dev"
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	return versionFrom(info)
+}
+
+// versionFrom is the module's version when it was built as a dependency or
+// with go install module@version, else the commit it was built from, its
+// date, and whether the tree had changes.
+func versionFrom(info *debug.BuildInfo) string {
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "dev (no version or commit recorded in this build)"
+	}
+	v := rev[:min(12, len(rev))] + dirty
+	if at != "" {
+		v += " (" + at + ")"
+	}
+	return v
+}
 
 func main() { os.Exit(Main()) }
 
 // Globals are the flags every command takes.
 type Globals struct {
-	Project         string        `short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
-	Path            string        `placeholder:"DIR" help:"Host directory mounted at /workspace (default: the project user's home)."`
-	Image           string        `default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
-	Timeout         time.Duration `default:"300s" help:"How long exec may run before it is killed in the container."`
-	Mount           []string      `sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable)."`
-	JSON            bool          `help:"Print JSON with the keys of the Python bridge."`
-	Verbose         bool          `short:"v" help:"Print each docker call on stderr."`
-	Docker          string        `default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path)."`
-	Context         string        `placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
-	StateDir        string        `env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
-	ContainerPrefix string        `default:"luzia-" placeholder:"PREFIX" help:"Container name prefix."`
-	Memory          string        `default:"2g" help:"Memory limit of a new container."`
-	CPUs            string        `name:"cpus" default:"2" help:"CPU limit of a new container."`
-	Network         string        `default:"host" help:"Network of a new container."`
-	Restart         string        `default:"unless-stopped" help:"Restart policy of a new container."`
-	NoInit          bool          `help:"Run a new container without --init (docker stop then waits its full grace)."`
-	Env             []string      `sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable)."`
-	AllowOutside    bool          `help:"Let file commands reach paths outside /workspace."`
-	Harden          bool          `env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp (DOCKERBRIDGE_HARDEN=1)."`
-	NoNetwork       bool          `help:"Run a new container with no network (--network none)."`
-	Recreate        bool          `help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
+	// Listed first, so that their group comes right after a command's own
+	// flags in its help.
+	Path      string   `group:"new" placeholder:"DIR" help:"Host directory mounted at /workspace (default: the project user's home); it must exist."`
+	Image     string   `group:"new" default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
+	Mount     []string `group:"new" sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable); a relative SRC is made absolute."`
+	Env       []string `group:"new" sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable)."`
+	Memory    string   `group:"new" default:"2g" help:"Memory limit of a new container."`
+	CPUs      string   `group:"new" name:"cpus" default:"2" help:"CPU limit of a new container."`
+	Network   string   `group:"new" default:"host" help:"Network of a new container."`
+	Restart   string   `group:"new" default:"unless-stopped" help:"Restart policy of a new container."`
+	NoInit    bool     `group:"new" help:"Run a new container without --init (docker stop then waits its full grace)."`
+	Harden    bool     `group:"new" env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp."`
+	NoNetwork bool     `group:"new" help:"Run a new container with no network (--network none)."`
+	Recreate  bool     `group:"new" help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
 
-	Version kong.VersionFlag `help:"Print the version."`
+	Project         string        `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
+	Timeout         time.Duration `group:"global" default:"300s" help:"How long exec may run before it is killed in the container."`
+	JSON            bool          `group:"global" help:"Print JSON with the keys of the Python bridge."`
+	Verbose         bool          `group:"global" short:"v" help:"Print each docker call on stderr."`
+	Docker          string        `group:"global" default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path; default: ${default})."`
+	Context         string        `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
+	StateDir        string        `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
+	ContainerPrefix string        `group:"global" default:"luzia-" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
+	AllowOutside    bool          `group:"global" help:"Let file commands reach paths outside /workspace."`
+
+	Version kong.VersionFlag `group:"global" help:"Print the version."`
 }
 
 // CLI is the command tree.
@@ -116,7 +163,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	parser, err := kong.New(&cli,
 		kong.Name("dockerbridge"),
 		kong.Description("Give each project a lazily started Docker container with its directory at /workspace, and work inside it as the project's own user."),
-		kong.Vars{"image": bridge.DefaultImage, "version": version},
+		kong.Vars{"image": bridge.DefaultImage, "version": buildVersion()},
+		kong.ExplicitGroups([]kong.Group{
+			{Key: "new", Title: "Flags that shape a new container (an existing one keeps its own; see --recreate):"},
+			{Key: "global", Title: "Global flags:"},
+		}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { exited, code = true, c }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
