@@ -1147,23 +1147,27 @@ func (d *fakeDockerCall) exec(args []string) int {
 	}
 	stdout, stderr := hv.reverse(d.stdout), hv.reverse(d.stderr)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// The engine lists the exec in ExecIDs from before the command starts
+	// until it ends: first by this process, then by the command's own.
+	setPid := func(from, to int) {
+		_ = d.dir.update(func(st *fakeState) error {
+			if c := st.find(ref); c != nil {
+				c.ExecPids = slices.DeleteFunc(c.ExecPids, func(p int) bool { return p == from })
+				if to != 0 {
+					c.ExecPids = append(c.ExecPids, to)
+				}
+			}
+			return nil
+		})
+	}
+	setPid(0, os.Getpid())
 	err = cmd.Start()
 	if err == nil {
-		// The engine lists the exec in ExecIDs while it runs.
-		pid := cmd.Process.Pid
-		_ = d.dir.update(func(st *fakeState) error {
-			if c := st.find(ref); c != nil {
-				c.ExecPids = append(c.ExecPids, pid)
-			}
-			return nil
-		})
+		setPid(os.Getpid(), cmd.Process.Pid)
 		err = cmd.Wait()
-		_ = d.dir.update(func(st *fakeState) error {
-			if c := st.find(ref); c != nil {
-				c.ExecPids = slices.DeleteFunc(c.ExecPids, func(p int) bool { return p == pid })
-			}
-			return nil
-		})
+		setPid(cmd.Process.Pid, 0)
+	} else {
+		setPid(os.Getpid(), 0)
 	}
 	stdout.Flush()
 	stderr.Flush()
