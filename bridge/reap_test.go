@@ -209,15 +209,14 @@ func TestReapExecInFlightElsewhere(t *testing.T) {
 	e.add("luzia-x", true, time.Now().Add(-time.Hour), ProjectLabel+"=x")
 	e.add("luzia-y", true, time.Now().Add(-time.Hour), ProjectLabel+"=y")
 	other := newTestBridge(t, e) // project x, its own state directory
-	running := make(chan struct{})
-	e.beforeExec = func(execCall) { close(running) }
 	done := make(chan error, 1)
 	go func() {
-		_, err := other.Exec(t.Context(), "sleep 2", ExecOptions{Timeout: time.Minute})
+		_, err := other.Exec(t.Context(), "until [ -e /workspace/release ]; do sleep 0.05; done", ExecOptions{Timeout: time.Minute})
 		done <- err
 	}()
-	<-running
-	time.Sleep(200 * time.Millisecond) // the fake counts the exec once it runs
+	for c, _ := e.container("luzia-x"); c.execs == 0; c, _ = e.container("luzia-x") {
+		time.Sleep(10 * time.Millisecond) // until the engine counts the exec
+	}
 	res, err := r.Reap(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +224,9 @@ func TestReapExecInFlightElsewhere(t *testing.T) {
 	want := ReapResult{Checked: 2, Stopped: []string{"luzia-y"}, Busy: []string{"luzia-x"}, Active: []string{}}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if err := os.WriteFile(filepath.Join(e.ws, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Errorf("exec: %v", err)
