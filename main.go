@@ -120,7 +120,7 @@ type CLI struct {
 	Rm     RmCmd     `cmd:"" help:"Stop and remove the container."`
 	Ps     PsCmd     `cmd:"" help:"List every project container."`
 	Reap   ReapCmd   `cmd:"" help:"Stop containers that have sat idle."`
-	Tmux   TmuxCmd   `cmd:"" help:"Drive interactive programs through tmux: new, send, keys, capture, wait-prompt, wait-idle, wait-shell, run, interrupt, kill, ls."`
+	Tmux   TmuxCmd   `cmd:"" help:"Drive interactive programs through tmux: new, send, keys, capture, wait-prompt, wait-idle, wait-shell, run, interrupt, kill, ls, state."`
 
 	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
 	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
@@ -1063,6 +1063,7 @@ type TmuxCmd struct {
 	Interrupt  TmuxInterruptCmd  `cmd:"" help:"Send C-c."`
 	Kill       TmuxKillCmd       `cmd:"" help:"Kill a session."`
 	Ls         TmuxLsCmd         `cmd:"" help:"List sessions: name, pane id, pid, dead or alive, exit status."`
+	State      TmuxStateCmd      `cmd:"" help:"Say what a session's program is doing: working, idle, waiting or exited."`
 }
 
 // server is the tmux server the command drives.
@@ -1450,6 +1451,47 @@ func (c *TmuxLsCmd) Run(a *app, t *TmuxCmd) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
 	}
 	return tw.Flush()
+}
+
+// TmuxStateCmd says what a session's program is doing, in one call.
+type TmuxStateCmd struct {
+	Name   string        `arg:"" help:"Session name or %pane id."`
+	Idle   time.Duration `default:"2s" help:"A pane that printed nothing for this long is idle rather than working."`
+	Prompt string        `placeholder:"REGEX" help:"The program is waiting when this Go regular expression matches its last --lines non-blank lines."`
+	Lines  int           `default:"3" help:"How many of the last non-blank lines --prompt is tried on."`
+}
+
+func (c *TmuxStateCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxTarget(c.Name); err != nil {
+		return err
+	}
+	if c.Idle <= 0 || c.Lines <= 0 {
+		return usageError{errors.New("tmux state: --idle and --lines must be positive")}
+	}
+	var prompt *regexp.Regexp
+	if c.Prompt != "" {
+		var err error
+		if prompt, err = regexp.Compile("(?m)" + c.Prompt); err != nil {
+			return usageError{fmt.Errorf("tmux state: invalid --prompt: %w", err)}
+		}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	st, err := s.State(a.ctx, c.Name, tmuxcli.StateOptions{Idle: c.Idle, Prompt: prompt, Lines: c.Lines})
+	if err != nil {
+		return err
+	}
+	if a.asJSON(st) {
+		return nil
+	}
+	if st.ExitStatus != nil {
+		fmt.Fprintf(a.stdout, "%s %d\t%s\n", st.State, *st.ExitStatus, st.Reason)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s\t%s\n", st.State, st.Reason)
+	return nil
 }
 
 // indexOr is the index of v in s, or def when it is absent.
