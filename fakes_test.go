@@ -1282,9 +1282,10 @@ func (hv *fakeHostView) path(p string) (string, bool) {
 // other element only when it is itself a path under a mount.
 func (hv *fakeHostView) args(argv []string) []string {
 	out := make([]string, len(argv))
-	shell := filepath.Base(argv[0]) == "bash" || filepath.Base(argv[0]) == "sh"
+	shell := func(a string) bool { return filepath.Base(a) == "bash" || filepath.Base(a) == "sh" }
 	for i, a := range argv {
-		if shell && i == 2 && argv[1] == "-c" {
+		// The script of a shell that a wrapper runs is a script too.
+		if i >= 2 && argv[i-1] == "-c" && shell(argv[i-2]) {
 			for _, m := range hv.mounts {
 				a = strings.ReplaceAll(a, m.Destination, m.Source)
 			}
@@ -1478,9 +1479,18 @@ func fakeMaskLog(log, work string) (string, error) {
 			if i > 0 {
 				out.WriteByte(' ')
 			}
+			script := func(j int) bool { return j > 0 && args[j-1] == "-c" && strings.Contains(args[j], "\n") }
+			numeric := a != "" && strings.Trim(a, "0123456789") == ""
 			switch {
-			case i > 0 && args[i-1] == "-c" && strings.Contains(a, "\n"):
+			case script(i):
 				out.WriteString("<script>")
+			case numeric && i >= 2 && args[i-1] == "dockerbridge" && script(i-2):
+				// The wrapper's deadline: whole seconds left, which a slow
+				// cold start can lower by one.
+				out.WriteString(strconv.Quote("<T>"))
+			case numeric && i >= 3 && args[i-2] == "bash" && script(i-3):
+				// The kill script's second argument: the wrapper's pid.
+				out.WriteString(strconv.Quote("<PID>"))
 			case fakeCreatedRE.MatchString(a):
 				out.WriteString(strconv.Quote("luzia.created=<ISO>"))
 			case strings.HasPrefix(a, "dockerbridge.fingerprint="):

@@ -44,10 +44,11 @@ func TestExecWarm(t *testing.T) {
 		t.Fatalf("docker calls (-want +got):\n%s", diff)
 	}
 	argv := calls[0]
-	if len(argv) != 7 || !execIDRE.MatchString(argv[2]) {
+	if len(argv) != 13 || !execIDRE.MatchString(argv[2]) {
 		t.Fatalf("exec argv %q: want an exec id as the one -e", argv)
 	}
-	wantArgv := []string{"exec", "-e", argv[2], "luzia-x", "bash", "-c", "echo hi; echo oops >&2; exit 3"}
+	wantArgv := []string{"exec", "-e", argv[2], "luzia-x", "bash", "-c", wrapScript, "dockerbridge", argv[8], "--",
+		"bash", "-c", "echo hi; echo oops >&2; exit 3"}
 	if diff := cmp.Diff(wantArgv, argv); diff != "" {
 		t.Errorf("exec argv (-want +got):\n%s", diff)
 	}
@@ -200,7 +201,7 @@ func TestExecDockerFailures(t *testing.T) {
 			setup: func(e *fakeEngine) { e.add("luzia-x", false, time.Now()); e.fail("start", 0, 0, "") },
 			kind:  dockercli.ErrNotRunning,
 			msg:   "is not running",
-			calls: []string{"exec bash", "container inspect", "start", "exec mkdir", "exec bash"},
+			calls: []string{"exec bash", "container inspect", "start", "exec mkdir", "container inspect", "exec bash"},
 		},
 	}
 	for _, tt := range tests {
@@ -537,40 +538,42 @@ func TestExecConcurrentColdStartSeparateState(t *testing.T) {
 	}
 }
 
-// heldWriter, fed a byte at a time: docker's text is held back whole, a
-// command's passes through whole and in order.
-func TestHeldWriter(t *testing.T) {
+// startWriter, fed a byte at a time: what comes before the start mark is
+// held back whole, the mark is stripped, and the command's bytes after it
+// pass through whole and in order, whatever they say.
+func TestStartWriter(t *testing.T) {
+	mark := startMark + "4242\x00"
 	tests := []struct {
-		name     string
-		in       string
-		code     int
-		wantOut  string
-		wantKind error
+		name, in          string
+		wantOut, wantHeld string
+		wantStart         bool
 	}{
-		{"no such container", "Error: No such container: luzia-x\n", 1, "", dockercli.ErrNoSuchContainer},
-		{"not running", "Error response from daemon: Container 3f2a is not running\n", 1, "", dockercli.ErrNotRunning},
-		{"daemon down", daemonDownText, 1, "", dockercli.ErrDaemon},
-		{"socket denied", socketDenied, 1, "", dockercli.ErrDaemon},
-		{"command error", "Error: file not found\nnext\n", 1, "Error: file not found\nnext\n", nil},
-		{"not an error", "warning: x\n", 1, "warning: x\n", nil},
-		{"docker-like text, success", "Error: No such container: y\n", 0, "Error: No such container: y\n", nil},
+		{"docker's error, no start", "Error: No such container: luzia-x\n", "", "Error: No such container: luzia-x\n", false},
+		{"OCI text on stdout", "OCI runtime exec failed: exec: \"bash\": executable file not found in $PATH: unknown\r\n", "", "OCI runtime exec failed: exec: \"bash\": executable file not found in $PATH: unknown\r\n", false},
+		{"command says docker's words", mark + "Error: No such container: foo\n", "Error: No such container: foo\n", "", true},
+		{"warning before the start", "WARNING: x\n" + mark + "out", "out", "", true},
+		{"a mark in the command's output stays", mark + mark + "y", mark + "y", "", true},
+		{"an unfinished mark is no start", startMark + "12", "", startMark + "12", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			h := &heldWriter{w: &out}
+			var out, pre bytes.Buffer
+			st := &started{}
+			h := &startWriter{w: &out, st: st, pre: &pre}
 			for i := range len(tt.in) {
 				h.Write([]byte{tt.in[i]})
-			}
-			kind := h.dockerError(tt.code)
-			if kind == nil {
-				h.flush()
 			}
 			if out.String() != tt.wantOut {
 				t.Errorf("passed %q, want %q", out.String(), tt.wantOut)
 			}
-			if kind != tt.wantKind {
-				t.Errorf("dockerError = %v, want %v", kind, tt.wantKind)
+			if string(h.held()) != tt.wantHeld {
+				t.Errorf("held %q, want %q", h.held(), tt.wantHeld)
+			}
+			if st.is() != tt.wantStart {
+				t.Errorf("started = %v, want %v", st.is(), tt.wantStart)
+			}
+			if tt.wantStart && st.pidOf() != "4242" {
+				t.Errorf("pid = %q, want 4242", st.pidOf())
 			}
 		})
 	}

@@ -43,6 +43,7 @@ type fakeEngine struct {
 	calls      [][]string
 	runs       int      // successful docker runs
 	kills      []string // exec ids that the kill script was run for
+	killRoots  []string // the wrapper pids it was run for
 	injects    []*inject
 	// beforeExec, when set, sees each exec before it runs.
 	beforeExec func(execCall)
@@ -310,8 +311,8 @@ func (e *fakeEngine) inspect(args []string, stdout, stderr io.Writer) (int, erro
 		}
 		started := c.startedAt.UTC().Format(time.RFC3339Nano)
 		switch format {
-		case "{{.State.Running}}":
-			fmt.Fprintln(stdout, c.running)
+		case "{{.State.Status}}":
+			fmt.Fprintln(stdout, map[bool]string{true: "running", false: "exited"}[c.running])
 		case `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`:
 			fmt.Fprintf(stdout, "/%s\t%s\t%d\n", c.name, started, c.execs)
 		case "":
@@ -446,7 +447,28 @@ type execCall struct {
 	interactive bool
 	container   string
 	env         []string
-	command     []string
+	command     []string // the program the call runs, the door's wrapper taken off
+	argv        []string // the container argv as docker got it
+	// wrapped is whether the door's wrapper ran it; deadline and needs are
+	// the wrapper's arguments.
+	wrapped  bool
+	deadline string
+	needs    []string
+}
+
+// unwrap takes the door's wrapper off a container argv.
+func unwrap(x *execCall) {
+	c := x.command
+	if len(c) < 5 || c[0] != "bash" || c[1] != "-c" || c[2] != wrapScript {
+		return
+	}
+	x.wrapped, x.deadline = true, c[4]
+	rest := c[5:]
+	i := slices.Index(rest, "--")
+	if i < 0 {
+		return
+	}
+	x.needs, x.command = rest[:i], rest[i+1:]
 }
 
 func parseExec(args []string) execCall {
@@ -461,7 +483,8 @@ func parseExec(args []string) execCall {
 				x.env = append(x.env, args[i])
 			}
 		default:
-			x.container, x.command = a, args[i+1:]
+			x.container, x.command, x.argv = a, args[i+1:], args[i+1:]
+			unwrap(&x)
 			return x
 		}
 	}
@@ -470,7 +493,7 @@ func parseExec(args []string) execCall {
 
 func (e *fakeEngine) exec(ctx context.Context, args []string, c dockercli.Cmd, stdout, stderr io.Writer) (int, error) {
 	x := parseExec(args)
-	name, command := x.container, x.command
+	name, command := x.container, x.argv
 	if e.beforeExec != nil {
 		e.beforeExec(x)
 	}
@@ -486,13 +509,17 @@ func (e *fakeEngine) exec(ctx context.Context, args []string, c dockercli.Cmd, s
 		fmt.Fprintf(stderr, e.notRunningText, ctr.id)
 		return 1, nil
 	}
-	isKill := len(command) >= 5 && command[0] == "bash" && command[2] == killScript
+	isKill := len(command) >= 6 && command[0] == "bash" && command[2] == killScript
 	if isKill {
 		e.kills = append(e.kills, command[4])
+		e.killRoots = append(e.killRoots, command[5])
 	}
 	e.mu.Unlock()
 	if isKill && !e.realKills {
-		killByExecID(command[4])
+		if command[4] != "" {
+			killByExecID(command[4])
+		}
+		killTree(command[5])
 		return 0, nil
 	}
 	e.mu.Lock()
@@ -526,6 +553,36 @@ func killByExecID(id string) {
 		}
 		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil && pid != os.Getpid() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// killTree kills the host process root and its descendants, as the kill
+// script does in a container.
+func killTree(root string) {
+	rootPid, err := strconv.Atoi(root)
+	if err != nil || rootPid <= 1 {
+		return
+	}
+	parent := map[int]int{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+	}
+	for pid := range parent {
+		for q, n := pid, 0; q > 1 && n < 100; q, n = parent[q], n+1 {
+			if q == rootPid && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
 		}
 	}
 }

@@ -249,6 +249,12 @@ func FuzzFileOpArgv(f *testing.F) {
 			if !ok || ctr != "luzia-fuzz" {
 				t.Fatalf("%s %q: docker would not parse %q as an exec in luzia-fuzz", op.name, p, calls[0])
 			}
+			x := execCall{command: cmd}
+			unwrap(&x)
+			if !x.wrapped {
+				t.Fatalf("%s %q: command %q does not go through the door's wrapper", op.name, p, cmd)
+			}
+			cmd = x.command
 			head := []string{"bash", "-c", op.script, "bash", allow}
 			if len(cmd) < len(head)+1 || !slices.Equal(cmd[:len(head)], head) {
 				t.Fatalf("%s %q: command %q does not start with the constant script", op.name, p, cmd)
@@ -286,17 +292,18 @@ func FuzzTmuxExecArgv(f *testing.F) {
 		} {
 			argv := srv.Argv(args...)
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			spec := TmuxExecSpec(ctx, dockercli.Cmd{Args: argv})
+			spec := TmuxExecSpec(dockercli.Cmd{Args: argv})
+			spec.Command = wrap(ctx, call{argv: spec.Command, needs: argv[:1]})
 			cancel()
 			spec.Container = "luzia-fuzz"
 			ctr, cmd, ok := splitExec(append([]string{"docker"}, dockercli.ExecArgs(spec)...))
 			if !ok || ctr != "luzia-fuzz" {
 				t.Fatalf("docker would not parse the exec of %q", argv)
 			}
-			if len(cmd) != len(argv)+4 || cmd[0] != "timeout" {
-				t.Fatalf("command %q is not timeout and the tmux argv %q", cmd, argv)
+			if len(cmd) != len(argv)+7 || cmd[2] != wrapScript || cmd[6] != "--" {
+				t.Fatalf("command %q is not the wrapper and the tmux argv %q", cmd, argv)
 			}
-			if diff := cmp.Diff(argv, cmd[4:]); diff != "" {
+			if diff := cmp.Diff(argv, cmd[7:]); diff != "" {
 				t.Errorf("tmux argv changed on its way into docker exec (-want +got):\n%s", diff)
 			}
 		}

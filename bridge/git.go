@@ -332,24 +332,18 @@ type CommitResult struct {
 	Initialized  bool   `json:"initialized"`
 }
 
-// gitScript runs a git script in the container under the bridge's timeout.
-// Like Exec, it kills what it started in the container when the timeout or
-// the caller's context ends it.
+// gitScript runs a git script in the container through the door, under the
+// bridge's timeout.
 func (b *Bridge) gitScript(ctx context.Context, op, script string, stdout io.Writer, args ...string) error {
-	id := newID()
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	runCtx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
-	defer cancel()
-	cmd := append([]string{"bash", "-c", script, "bash"}, args...)
-	code, err := b.inContainer(runCtx, dockercli.ExecSpec{Env: []string{ExecIDVar + "=" + id}, Command: cmd},
-		dockercli.Cmd{Stdout: stdout, Stderr: stderr})
-	if err != nil && runCtx.Err() != nil {
-		b.kill(ctx, id)
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", op, ErrInterrupted)
-		}
-		return fmt.Errorf("%s: timed out after %s", op, seconds(b.cfg.Timeout))
-	}
+	code, err := b.run(ctx, call{
+		argv:    append([]string{"bash", "-c", script, "bash"}, args...),
+		needs:   []string{"git"},
+		mark:    true,
+		stdout:  stdout,
+		stderr:  stderr,
+		timeout: b.cfg.Timeout,
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

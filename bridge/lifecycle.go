@@ -24,10 +24,15 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer unlock()
-	out, err := b.docker.Inspect(ctx, "{{.State.Running}}", name)
+	out, err := b.docker.Inspect(ctx, "{{.State.Status}}", name)
+	state := strings.TrimSpace(out)
 	switch {
-	case err == nil && strings.TrimSpace(out) == "true":
+	case err == nil && state == "running":
 		return false, nil
+	case err == nil && state == "restarting":
+		return false, b.restarting()
+	case err == nil && state == "paused":
+		return false, fmt.Errorf("container %s is paused: resume it with `docker unpause %s`", name, name)
 	case err == nil:
 		if err := b.docker.Start(ctx, name); err != nil {
 			return false, fmt.Errorf("start %s: %w", name, err)
@@ -40,11 +45,23 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	// The original makes the temp directory the same way, so TMPDIR works
-	// before the first command.
-	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+	// before the first command. Its failure is also the first sign of a
+	// main process that keeps exiting: docker run and start both succeed
+	// for it.
+	_, err = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
 		Container: name, Command: []string{"mkdir", "-p", Workspace + "/.tmp"},
 	})...)
+	if errors.Is(err, dockercli.ErrRestarting) || errors.Is(err, dockercli.ErrNotRunning) {
+		if out, ierr := b.docker.Inspect(ctx, "{{.State.Status}}", name); ierr == nil && strings.TrimSpace(out) == "restarting" {
+			return false, b.restarting()
+		}
+	}
 	return true, nil
+}
+
+// restarting is the error for a container whose main process keeps exiting.
+func (b *Bridge) restarting() error {
+	return &dockercli.CmdError{Args: []string{"docker", "start"}, Code: 1, Kind: dockercli.ErrRestarting, Msg: restartingMessage(b.Name())}
 }
 
 func (b *Bridge) create(ctx context.Context) error {
@@ -93,13 +110,20 @@ type Status struct {
 	Name   string `json:"name"`
 	// Workspace is new: the host directory mounted at /workspace.
 	Workspace string `json:"workspace,omitempty"`
+	// State is docker's: running, restarting, paused, exited, created.
+	// Running is true only for "running": a restarting or paused container
+	// runs no command.
+	State string `json:"state,omitempty"`
 }
 
 type inspectInfo struct {
 	ID    string `json:"Id"`
 	State struct {
-		Running   bool
-		StartedAt string
+		Status     string
+		Running    bool
+		Restarting bool
+		Paused     bool
+		StartedAt  string
 	}
 	Config struct {
 		User  string
@@ -136,7 +160,11 @@ func (b *Bridge) Status(ctx context.Context) (Status, error) {
 			st.Workspace = m.Source
 		}
 	}
-	if !info.State.Running {
+	st.State = info.State.Status
+	if info.State.Restarting || info.State.Paused {
+		st.State = map[bool]string{true: "restarting", false: "paused"}[info.State.Restarting]
+	}
+	if !info.State.Running || info.State.Restarting || info.State.Paused {
 		return st, nil
 	}
 	st.Running = true

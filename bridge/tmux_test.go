@@ -23,36 +23,42 @@ import (
 
 func TestTmuxExecSpec(t *testing.T) {
 	tmuxArgv := []string{"tmux", "-u", "-L", "s", "ls"}
-	ctx, cancel := context.WithTimeout(context.Background(), 9500*time.Millisecond)
-	defer cancel()
 	for _, tc := range []struct {
 		name string
-		ctx  context.Context
 		cmd  dockercli.Cmd
 		want dockercli.ExecSpec
 	}{
 		{
-			name: "no deadline, no stdin",
-			ctx:  context.Background(),
+			name: "no stdin",
 			cmd:  dockercli.Cmd{Args: tmuxArgv},
 			want: dockercli.ExecSpec{Env: []string{"LANG=C.UTF-8"}, Command: tmuxArgv},
 		},
 		{
-			name: "a deadline ends the client in the container a second after the host gives up",
-			ctx:  ctx,
+			name: "stdin makes it interactive",
 			cmd:  dockercli.Cmd{Args: tmuxArgv, Stdin: strings.NewReader("x")},
-			want: dockercli.ExecSpec{
-				Interactive: true,
-				Env:         []string{"LANG=C.UTF-8"},
-				Command:     append([]string{"timeout", "-k", "1", "11"}, tmuxArgv...),
-			},
+			want: dockercli.ExecSpec{Interactive: true, Env: []string{"LANG=C.UTF-8"}, Command: tmuxArgv},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, TmuxExecSpec(tc.ctx, tc.cmd)); diff != "" {
+			if diff := cmp.Diff(tc.want, TmuxExecSpec(tc.cmd)); diff != "" {
 				t.Errorf("spec (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The wrapper's deadline ends the program in the container a little after
+// the host has given up, and it checks the programs the call needs.
+func TestWrap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 9500*time.Millisecond)
+	defer cancel()
+	got := wrap(ctx, call{argv: []string{"tmux", "ls"}, needs: []string{"tmux"}})
+	want := []string{"bash", "-c", wrapScript, "dockerbridge", "12", "tmux", "--", "tmux", "ls"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("wrap (-want +got):\n%s", diff)
+	}
+	if got := wrap(context.Background(), call{argv: []string{"true"}}); got[4] != "0" {
+		t.Errorf("no deadline gives the wrapper %q, want 0", got[4])
 	}
 }
 
@@ -68,7 +74,7 @@ func TestTmuxLazyStart(t *testing.T) {
 	if err != nil || len(panes) != 0 {
 		t.Fatalf("List = %v, %v", panes, err)
 	}
-	if diff := cmp.Diff([]string{"exec timeout", "container inspect", "run", "exec mkdir", "exec timeout"}, e.summary()); diff != "" {
+	if diff := cmp.Diff([]string{"exec true", "container inspect", "run", "exec mkdir", "exec true"}, e.summary()); diff != "" {
 		t.Fatalf("docker calls (-want +got):\n%s", diff)
 	}
 	execs := e.callsOf("exec")
@@ -76,10 +82,10 @@ func TestTmuxLazyStart(t *testing.T) {
 	if diff := cmp.Diff(execs[0], last); diff != "" {
 		t.Errorf("the retried exec differs from the first (-first +retry):\n%s", diff)
 	}
-	want := []string{"exec", "-e", "LANG=C.UTF-8", "luzia-x", "timeout", "-k", "1", "11",
+	want := []string{"exec", "-e", "LANG=C.UTF-8", "luzia-x", "bash", "-c", wrapScript, "dockerbridge", "12", "true", "--",
 		"true", "-u", "-f", "/dev/null", "-L", "dbtest", "run-shell", "true", ";", "list-panes", "-a", "-F"}
-	if len(last) < len(want) || !slices.Equal(want[:7], last[:7]) || !slices.Equal(want[8:], last[8:len(want)]) {
-		t.Errorf("exec argv = %q, want %q (the timeout in seconds aside)", last, want)
+	if len(last) < len(want) || !slices.Equal(want[:8], last[:8]) || !slices.Equal(want[9:], last[9:len(want)]) {
+		t.Errorf("exec argv = %q, want %q (the deadline in seconds aside)", last, want)
 	}
 }
 
@@ -112,7 +118,7 @@ func TestTmuxPasteAfterColdStart(t *testing.T) {
 }
 
 // A run whose context ends while it waits has its processes in the
-// container killed by exec id, at once; other calls carry no id.
+// container killed by process tree, at once; no call carries an exec id.
 func TestTmuxRunKilledOnTimeout(t *testing.T) {
 	e := newFakeEngine(t)
 	e.add("luzia-x", true, time.Now())
@@ -131,47 +137,19 @@ func TestTmuxRunKilledOnTimeout(t *testing.T) {
 	if err != nil || res.Status != tmuxcli.StatusTimeout {
 		t.Fatalf("run = %+v, %v; want a timeout", res, err)
 	}
-	execs := e.callsOf("exec")
-	x := parseExec(execs[0])
-	var id string
-	for _, env := range x.env {
-		if v, ok := strings.CutPrefix(env, ExecIDVar+"="); ok {
-			id = v
-		}
-	}
-	if id == "" {
-		t.Fatalf("run's exec carries no exec id: %q", execs[0])
-	}
+	// The kill went by the wait's process tree: its wrapper's pid.
 	e.mu.Lock()
-	kills := slices.Clone(e.kills)
+	roots := slices.Clone(e.killRoots)
 	e.mu.Unlock()
-	if !slices.Contains(kills, id) {
-		t.Errorf("kills = %q, want the run's id %s", kills, id)
+	if len(roots) != 1 || roots[0] == "" {
+		t.Errorf("kill roots = %q, want the wait's wrapper pid", roots)
 	}
-	// The capture after the timeout, and any other call, has no id.
-	for _, a := range execs[1:] {
-		if x := parseExec(a); len(x.command) > 0 && x.command[0] == "timeout" {
-			for _, env := range x.env {
-				if strings.HasPrefix(env, ExecIDVar+"=") {
-					t.Errorf("a call other than run's wait carries an exec id: %q", a)
-				}
+	// No tmux call carries an exec id: the server would inherit it.
+	for _, a := range e.callsOf("exec") {
+		for _, env := range parseExec(a).env {
+			if strings.HasPrefix(env, ExecIDVar+"=") {
+				t.Errorf("a tmux call carries an exec id: %q", a)
 			}
-		}
-	}
-}
-
-func TestBlocksOnWaitFor(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want bool
-	}{
-		{tmuxcli.RunArgs("=s:", "db-1", 10), true},
-		{[]string{"wait-for", "-S", "db-1"}, false},
-		{tmuxcli.NewArgs(tmuxcli.NewOptions{Name: "s"}), false},
-		{tmuxcli.SnapshotArgs("=s:", tmuxcli.CaptureOptions{}), false},
-	} {
-		if got := blocksOnWaitFor(tc.args); got != tc.want {
-			t.Errorf("blocksOnWaitFor(%q) = %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }

@@ -15,6 +15,9 @@ var (
 	ErrNoSuchImage     = errors.New("no such image")
 	ErrDaemon          = errors.New("docker daemon unreachable")
 	ErrRuntime         = errors.New("container runtime failed")
+	// ErrRestarting is a container whose main process keeps exiting: docker
+	// restarts it in a loop and refuses every exec meanwhile.
+	ErrRestarting = errors.New("container is restarting")
 )
 
 var notRunningRE = regexp.MustCompile(`container \S+ is not running`)
@@ -36,6 +39,8 @@ func Classify(stderr string) error {
 	case strings.Contains(s, "no such container"),
 		strings.Contains(s, "no container with name or id"):
 		return ErrNoSuchContainer
+	case strings.Contains(s, "is restarting, wait until the container is running"):
+		return ErrRestarting
 	// Before engine 25: "Container <id> is not running"; since: "container
 	// <id> is not running". Podman: "can only create exec sessions on running
 	// containers". A paused container cannot exec either. The container word
@@ -66,9 +71,15 @@ type CmdError struct {
 	Code   int
 	Stderr string
 	Kind   error // from Classify; may be nil
+	// Msg, when set, replaces docker's line: the caller knows better what
+	// went wrong (an image without bash, a container in a restart loop).
+	Msg string
 }
 
 func (e *CmdError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
 	verb := "docker"
 	if len(e.Args) > 1 {
 		verb = e.Args[0] + " " + e.Args[1]

@@ -26,6 +26,12 @@ type Cmd struct {
 // Runner runs a Cmd and returns its exit code. The error is non-nil only when
 // the process could not be started or ctx ended before it did; a process that
 // ran and failed returns its code with a nil error.
+//
+// An *os.File given as Stdin, Stdout or Stderr is handed straight to the
+// child as its descriptor, with no copying goroutine in between. Callers rely
+// on it: a pipe whose other end they feed only once the child is ready (a
+// write's frames), a terminal that must stay the child's own, and a stdin
+// that is still whole when a failed docker call is retried.
 type Runner interface {
 	Run(ctx context.Context, c Cmd) (int, error)
 }
@@ -59,17 +65,25 @@ func (r OSRunner) Run(ctx context.Context, c Cmd) (int, error) {
 	// it ends only when the caller's context says so, and then the caller
 	// kills the command in the container. A child reading a terminal must
 	// stay in the foreground group, or the terminal would stop it.
-	if !readsTerminal(c.Stdin) {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	}
+	group := !readsTerminal(c.Stdin)
+	cmd.SysProcAttr = procAttr(group)
 	// SIGTERM first lets the docker client close its stream to the daemon
-	// cleanly; WaitDelay then guarantees an end even if it ignores it.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// cleanly; WaitDelay then guarantees an end even if it ignores it. In a
+	// group of its own, the whole group gets it: a wrapper script's child
+	// would otherwise hold the pipes open until WaitDelay.
+	cmd.Cancel = func() error {
+		if group {
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); err == nil {
+				return nil
+			}
+		}
+		return cmd.Process.Signal(syscall.SIGTERM)
+	}
 	cmd.WaitDelay = r.WaitDelay
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = 2 * time.Second
 	}
-	err := cmd.Run()
+	err := runLocked(cmd)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return -1, fmt.Errorf("%s: %w", c.Args[0], ctxErr)
 	}

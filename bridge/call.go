@@ -1,0 +1,431 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"dockerbridge/dockercli"
+)
+
+// Everything that runs in the container goes through one door, run: exec,
+// file operations, git and tmux. It owns the exec id, the deadline, the lazy
+// start and its single retry, telling docker's failures from the command's,
+// and the kill in the container.
+//
+// The program runs under a small bash wrapper. The wrapper checks that the
+// programs the call needs exist, then prints a start mark on stdout and on
+// stderr and execs the program, under an in-container deadline. Whatever
+// docker prints before the mark is docker's; what follows is the command's.
+// So a command that prints "No such container" and exits 1 is never taken
+// for docker's failure and run again, and docker's "OCI runtime exec failed"
+// (printed on stdout, with exit 126) never passes for the command's output.
+
+// startMark opens the mark the wrapper prints when the program starts; the
+// wrapper's pid and a NUL follow. The NULs keep it from matching any text a
+// docker client prints.
+const startMark = "\x00dockerbridge-start "
+
+// missingMark is the wrapper's line for a needed program the image lacks.
+const missingMark = "dockerbridge-missing "
+
+// wrapScript is the wrapper: $1 the deadline in seconds (0: none), then the
+// programs the call needs, "--", and the program with its arguments. The
+// deadline ends the program in the container even when the host cannot
+// (a paused container, a lost client): "timeout" uses a real-time timer, so
+// it fires as soon as a paused container resumes.
+const wrapScript = `d=$1; shift
+while [ "$1" != -- ]; do
+  command -v "$1" >/dev/null 2>&1 || { printf '` + missingMark + `%s\n' "$1" >&2; exit 127; }
+  shift
+done
+shift
+printf '\0dockerbridge-start %d\0' "$$"
+printf '\0dockerbridge-start %d\0' "$$" >&2
+if [ "$d" != 0 ] && command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$d" "$@"; fi
+exec "$@"`
+
+// killGrace is how much later than the host's deadline the in-container one
+// fires: the host's kill, which reaches more processes, comes first.
+const killGrace = 2
+
+// killTimeout bounds the kill in the container.
+const killTimeout = 10 * time.Second
+
+// call is one program to run in the container.
+type call struct {
+	argv  []string
+	needs []string // programs the image must have, besides bash
+	env   []string
+	// mark gives every process of the call the exec id in its environment,
+	// so that the kill finds those that left its process tree.
+	mark bool
+	// interactive passes stdin (docker exec -i) even when stdin is nil.
+	interactive bool
+	stdin       io.Reader
+	// gate holds stdin back until the program has started: a failed docker
+	// call that is then retried has consumed none of it.
+	gate           bool
+	stdout, stderr io.Writer
+	// timeout bounds the call; zero takes the context's deadline, or the
+	// bridge's timeout when it has none.
+	timeout time.Duration
+}
+
+// ErrTimeout reports a call ended by its deadline; the error is a
+// *TimeoutError that says after how long.
+var ErrTimeout = errors.New("timed out")
+
+// TimeoutError is a call its deadline ended. Its processes in the container
+// were killed.
+type TimeoutError struct{ After time.Duration }
+
+func (e *TimeoutError) Error() string { return "timed out after " + seconds(e.After) }
+
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// ErrMissingProgram reports an image that lacks a program a command needs.
+var ErrMissingProgram = errors.New("program missing in the image")
+
+// run runs c in the project's container and returns the program's exit
+// code. Errors: *TimeoutError, ErrInterrupted, or docker's failure as a
+// *dockercli.CmdError (the program never started).
+func (b *Bridge) run(ctx context.Context, c call) (int, error) {
+	timeout := c.timeout
+	if timeout <= 0 {
+		timeout = b.cfg.Timeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ended := func(err error) error {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		if runCtx.Err() != nil {
+			return &TimeoutError{After: timeout}
+		}
+		return err
+	}
+	name := b.Name()
+	busy, err := b.state.Enter(runCtx, name)
+	if err != nil {
+		return -1, ended(err)
+	}
+	defer busy.Leave()
+	env := c.env
+	var id string
+	if c.mark {
+		id = newID()
+		env = append([]string{ExecIDVar + "=" + id}, env...)
+	}
+	for attempt := 0; ; attempt++ {
+		st := &started{}
+		var pre bytes.Buffer // docker's bytes before the mark, for a started call
+		stderr := &startWriter{w: c.stderr, st: st, pre: &pre}
+		stdout := &startWriter{w: c.stdout, st: st, pre: &pre}
+		stdin := c.stdin
+		var g *gate
+		if c.gate && stdin != nil {
+			if g, err = newGate(stdin); err != nil {
+				return -1, err
+			}
+			stdin, st.onStart = g.r, g.open
+		}
+		args := dockercli.ExecArgs(dockercli.ExecSpec{
+			Container:   name,
+			Interactive: c.interactive || c.stdin != nil,
+			Env:         env,
+			Command:     wrap(runCtx, c),
+		})
+		code, err := b.docker.Stream(runCtx, args, dockercli.Cmd{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+		if g != nil {
+			g.close()
+		}
+		if st.is() {
+			stdout.flushPre()
+			stderr.flushPre()
+			if pre.Len() > 0 && c.stderr != nil {
+				_, _ = c.stderr.Write(pre.Bytes())
+			}
+		}
+		if err != nil {
+			if runCtx.Err() != nil && st.is() {
+				b.kill(ctx, id, st.pidOf())
+			}
+			return -1, ended(err)
+		}
+		if st.is() {
+			return code, nil
+		}
+		text := string(stdout.held()) + string(stderr.held())
+		if code == 0 {
+			// No mark but success: nothing docker failed at. Pass it on.
+			_, _ = stdout.out(stdout.held())
+			_, _ = stderr.out(stderr.held())
+			return 0, nil
+		}
+		kind := dockercli.Classify(text)
+		retry := errors.Is(kind, dockercli.ErrNoSuchContainer) || errors.Is(kind, dockercli.ErrNotRunning)
+		if attempt == 0 && retry && (g != nil || rewind(c.stdin)) {
+			if _, err := b.Ensure(runCtx); err != nil {
+				return -1, ended(err)
+			}
+			continue
+		}
+		return code, b.dockerError(args, code, text, kind)
+	}
+}
+
+// wrap is the container argv of c: the wrapper, its deadline, the needed
+// programs and the program.
+func wrap(ctx context.Context, c call) []string {
+	d := 0
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(int(math.Ceil(time.Until(dl).Seconds())), 1) + killGrace
+	}
+	argv := []string{"bash", "-c", wrapScript, "dockerbridge", strconv.Itoa(d)}
+	argv = append(argv, c.needs...)
+	argv = append(argv, "--")
+	return append(argv, c.argv...)
+}
+
+// dockerError is docker's failure of a call that never started, in one line
+// a user can act on where it is a known one.
+func (b *Bridge) dockerError(args []string, code int, text string, kind error) error {
+	e := b.docker.Error(args, code, text).(*dockercli.CmdError)
+	name := b.Name()
+	switch {
+	case strings.Contains(text, missingMark):
+		_, prog, _ := strings.Cut(text, missingMark)
+		prog, _, _ = strings.Cut(prog, "\n")
+		e.Kind = ErrMissingProgram
+		e.Msg = fmt.Sprintf("image %s has no %s; this command runs %s in the container", b.cfg.Image, prog, prog)
+	case noBash(text):
+		e.Kind = ErrMissingProgram
+		e.Msg = fmt.Sprintf("image %s has no bash; dockerbridge runs commands with bash -c in the container", b.cfg.Image)
+	case errors.Is(kind, dockercli.ErrRestarting):
+		e.Msg = restartingMessage(name)
+	}
+	return e
+}
+
+func restartingMessage(name string) string {
+	return fmt.Sprintf("container %s is restarting: its main process keeps exiting (see `docker logs %s`)", name, name)
+}
+
+// noBash recognises the runtime's failure to find bash: docker's
+// `exec: "bash": executable file not found in $PATH`, podman's
+// `executable file 'bash' not found`.
+func noBash(text string) bool {
+	s := strings.ToLower(text)
+	return (strings.Contains(s, `"bash"`) || strings.Contains(s, `'bash'`)) &&
+		(strings.Contains(s, "not found") || strings.Contains(s, "no such file"))
+}
+
+// killScript stops, then kills, every process of a call: those whose
+// environment carries the exec id $1 (when given), and those descending
+// from the wrapper's pid $2 (when given), which finds the ones that dropped
+// the id. Stopping first keeps a forking command from outrunning the scan;
+// the scan repeats until it stops nothing new. It uses only bash builtins:
+// a fork per process made it take longer than its deadline in a container
+// with many processes.
+const killScript = `id=$1 root=$2
+[ -n "$id" ] && id="` + ExecIDVar + `=$id"
+declare -A parent hit
+scan() {
+  local p pid st e q n new=0
+  parent=()
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    { read -r st <"$p/stat"; } 2>/dev/null || continue
+    st=${st##*) }
+    st=${st#* }
+    parent[$pid]=${st%% *}
+  done
+  for pid in "${!parent[@]}"; do
+    [ "$pid" = "$$" ] && continue
+    [ -n "${hit[$pid]:-}" ] && continue
+    q=$pid n=0
+    while [ -n "$root" ] && [ -n "$q" ] && [ "$q" != 0 ] && [ $n -lt 100 ]; do
+      if [ "$q" = "$root" ]; then hit[$pid]=1; break; fi
+      q=${parent[$q]:-}; n=$((n+1))
+    done
+    if [ -z "${hit[$pid]:-}" ] && [ -n "$id" ]; then
+      { while IFS= read -r -d '' e; do
+        [ "$e" = "$id" ] && { hit[$pid]=1; break; }
+      done <"/proc/$pid/environ"; } 2>/dev/null
+    fi
+    if [ -n "${hit[$pid]:-}" ]; then kill -s STOP "$pid" 2>/dev/null; new=1; fi
+  done
+  return $((1-new))
+}
+for i in 1 2 3 4 5; do scan || break; done
+for pid in "${!hit[@]}"; do kill -s KILL "$pid" 2>/dev/null; done
+exit 0`
+
+// kill ends every process of a call in the container: by exec id, and by
+// descent from the wrapper's pid. It runs after the caller's context is
+// over, so it gets its own short deadline.
+func (b *Bridge) kill(ctx context.Context, id, pid string) {
+	if id == "" && pid == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	defer cancel()
+	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+		Container: b.Name(),
+		Command:   []string{"bash", "-c", killScript, "bash", id, pid},
+	})...)
+}
+
+// started is whether a call's program has started, and the wrapper's pid.
+type started struct {
+	mu      sync.Mutex
+	yes     bool
+	pid     string
+	onStart func()
+}
+
+func (s *started) set(pid string) {
+	s.mu.Lock()
+	first := !s.yes
+	s.yes = true
+	if s.pid == "" {
+		s.pid = pid
+	}
+	f := s.onStart
+	s.mu.Unlock()
+	if first && f != nil {
+		f()
+	}
+}
+
+func (s *started) is() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.yes
+}
+
+func (s *started) pidOf() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid
+}
+
+// preKeep bounds what is kept of a stream before the start mark.
+const preKeep = 64 << 10
+
+// startWriter holds one stream until the start mark, strips the mark and
+// passes the rest through. What came before the mark is docker's.
+type startWriter struct {
+	w       io.Writer
+	st      *started
+	pre     *bytes.Buffer
+	buf     []byte
+	passing bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if s.passing {
+		return s.out(p)
+	}
+	s.buf = append(s.buf, p...)
+	i := bytes.Index(s.buf, []byte(startMark))
+	if i < 0 {
+		if len(s.buf) > 2*preKeep {
+			// Keep the head for the message and enough of the tail to
+			// find a mark split across writes.
+			s.buf = append(s.buf[:preKeep:preKeep], s.buf[len(s.buf)-len(startMark)-32:]...)
+		}
+		return len(p), nil
+	}
+	rest := s.buf[i+len(startMark):]
+	j := bytes.IndexByte(rest, 0)
+	if j < 0 {
+		if len(rest) > 32 {
+			// Not a mark after all: keep looking after it.
+			s.buf[i] = ' '
+		}
+		return len(p), nil
+	}
+	s.pre.Write(s.buf[:i])
+	s.buf = nil
+	s.passing = true
+	s.st.set(string(rest[:j]))
+	if _, err := s.out(rest[j+1:]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (s *startWriter) out(p []byte) (int, error) {
+	if s.w == nil || len(p) == 0 {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+// flushPre moves what a stream held to the pre buffer once the other
+// stream showed the start: it came before the start, so it is docker's.
+func (s *startWriter) flushPre() {
+	if !s.passing && len(s.buf) > 0 {
+		s.pre.Write(s.buf)
+		s.buf = nil
+	}
+}
+
+func (s *startWriter) held() []byte { return s.buf }
+
+// gate passes src to a pipe only once opened. The pipe is a real file, so
+// the docker client reads it directly; until the program has started it
+// reads nothing from src.
+type gate struct {
+	src    io.Reader
+	r, w   *os.File
+	once   sync.Once
+	opened chan struct{}
+	closed chan struct{}
+}
+
+func newGate(src io.Reader) (*gate, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	g := &gate{src: src, r: r, w: w, opened: make(chan struct{}), closed: make(chan struct{})}
+	go g.pump()
+	return g, nil
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *gate) pump() {
+	select {
+	case <-g.opened:
+		_, _ = io.Copy(g.w, g.src)
+	case <-g.closed:
+	}
+	g.w.Close()
+}
+
+// close ends the call's side. A pump blocked reading src is left to end
+// with the process: it has been opened, so no retry follows.
+func (g *gate) close() {
+	g.r.Close()
+	select {
+	case <-g.opened:
+	default:
+		close(g.closed)
+	}
+}
