@@ -575,10 +575,11 @@ type fakeInspectView struct {
 		StartedAt  string
 		FinishedAt string
 	}
-	Image      string
-	Name       string
-	ExecIDs    []string
-	HostConfig struct {
+	Image        string
+	Name         string
+	ExecIDs      []string
+	RestartCount int
+	HostConfig   struct {
 		Binds         []string
 		NetworkMode   string
 		RestartPolicy struct {

@@ -228,6 +228,10 @@ func (a *app) finish(err error) int {
 	if errors.Is(err, bridge.ErrInterrupted) {
 		return 130
 	}
+	if errors.Is(err, dockercli.ErrRestarting) {
+		// Docker's state, not the command's failure: 125, as exec gives.
+		return 125
+	}
 	return 1
 }
 
@@ -277,7 +281,9 @@ func (a *app) printJSON(v any) {
 }
 
 func (a *app) docker() *dockercli.Client {
-	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context}
+	// Every docker call is bounded: by --timeout when it is shorter than
+	// the two minutes a control call gets by default.
+	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context, CallTimeout: min(a.g.Timeout, 2*time.Minute)}
 }
 
 func (a *app) state() (*bridge.State, error) {
@@ -611,6 +617,10 @@ func (c *StatusCmd) Run(a *app) error {
 	case st.Running:
 		fmt.Fprintf(a.stdout, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
 			st.Name, st.ContainerID, st.Image, st.User, st.Workspace, st.StartedAt, st.LastActivity)
+	case st.State == "restarting":
+		fmt.Fprintf(a.stdout, "%s restarting: its main process keeps exiting (see `docker logs %s`)\n", st.Name, st.Name)
+	case st.State == "paused":
+		fmt.Fprintf(a.stdout, "%s paused\n", st.Name)
 	case st.Exists:
 		fmt.Fprintf(a.stdout, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
 	default:

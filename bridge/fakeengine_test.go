@@ -313,6 +313,8 @@ func (e *fakeEngine) inspect(args []string, stdout, stderr io.Writer) (int, erro
 		switch format {
 		case "{{.State.Status}}":
 			fmt.Fprintln(stdout, map[bool]string{true: "running", false: "exited"}[c.running])
+		case "{{.State.Status}} {{.RestartCount}}":
+			fmt.Fprintln(stdout, map[bool]string{true: "running", false: "exited"}[c.running], 0)
 		case `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`:
 			fmt.Fprintf(stdout, "/%s\t%s\t%d\n", c.name, started, c.execs)
 		case "":

@@ -32,7 +32,8 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 	case err == nil && state == "restarting":
 		return false, b.restarting()
 	case err == nil && state == "paused":
-		return false, fmt.Errorf("container %s is paused: resume it with `docker unpause %s`", name, name)
+		return false, &dockercli.CmdError{Args: []string{"docker", "start"}, Code: 1, Kind: dockercli.ErrNotRunning,
+			Msg: fmt.Sprintf("container %s is paused: resume it with `docker unpause %s`", name, name)}
 	case err == nil:
 		if err := b.docker.Start(ctx, name); err != nil {
 			return false, fmt.Errorf("start %s: %w", name, err)
@@ -51,8 +52,15 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 	_, err = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
 		Container: name, Command: []string{"mkdir", "-p", Workspace + "/.tmp"},
 	})...)
-	if errors.Is(err, dockercli.ErrRestarting) || errors.Is(err, dockercli.ErrNotRunning) {
-		if out, ierr := b.docker.Inspect(ctx, "{{.State.Status}}", name); ierr == nil && strings.TrimSpace(out) == "restarting" {
+	if errors.Is(err, dockercli.ErrRestarting) {
+		return false, b.restarting()
+	}
+	if err != nil {
+		// Between two restarts docker says "running" for a moment: a
+		// restart count on a container just started tells them apart.
+		out, ierr := b.docker.Inspect(ctx, "{{.State.Status}} {{.RestartCount}}", name)
+		state, count, _ := strings.Cut(strings.TrimSpace(out), " ")
+		if ierr == nil && (state == "restarting" || (count != "" && count != "0")) {
 			return false, b.restarting()
 		}
 	}

@@ -356,6 +356,7 @@ func TestClassify(t *testing.T) {
 		{"error connecting to /tmp/tmux-1000/dockerbridge (No such file or directory)", ErrNoSession},
 		{"can't find session: web", ErrNoSession},
 		{"can't find pane: %9", ErrNoSession},
+		{"no such pane: =nosuch:", ErrNoSession},
 		{"duplicate session: web", ErrDuplicate},
 		// A server whose last session was just killed, still shutting down.
 		{"no current target", ErrNoSession},

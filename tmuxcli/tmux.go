@@ -112,6 +112,9 @@ func classify(stderr string) error {
 		strings.Contains(s, "can't find session"),
 		strings.Contains(s, "can't find window"),
 		strings.Contains(s, "can't find pane"),
+		// load-buffer's and paste-buffer's word for a target whose session
+		// is gone, while the server still runs.
+		strings.Contains(s, "no such pane"),
 		strings.Contains(s, "session not found"):
 		return ErrNoSession
 	case strings.Contains(s, "duplicate session"):
