@@ -311,6 +311,8 @@ func (e *fakeEngine) inspect(args []string, stdout, stderr io.Writer) (int, erro
 		}
 		started := c.startedAt.UTC().Format(time.RFC3339Nano)
 		switch format {
+		case "{{.State.Running}}":
+			fmt.Fprintln(stdout, c.running)
 		case "{{.State.Status}}":
 			fmt.Fprintln(stdout, map[bool]string{true: "running", false: "exited"}[c.running])
 		case "{{.State.Status}} {{.RestartCount}}":
