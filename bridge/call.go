@@ -57,8 +57,12 @@ exec "$@"`
 // fires: the host's kill, which reaches more processes, comes first.
 const killGrace = 2
 
-// killTimeout bounds the kill in the container.
-const killTimeout = 10 * time.Second
+// killTimeout bounds the kill in the container; unstartedKillTimeout bounds
+// it for a call whose start was not seen.
+const (
+	killTimeout          = 10 * time.Second
+	unstartedKillTimeout = 2 * time.Second
+)
 
 // call is one program to run in the container.
 type call struct {
@@ -160,8 +164,16 @@ func (b *Bridge) run(ctx context.Context, c call) (int, error) {
 			}
 		}
 		if err != nil {
-			if runCtx.Err() != nil && st.is() {
-				b.kill(ctx, id, st.pidOf())
+			switch {
+			case runCtx.Err() == nil:
+			case st.is():
+				b.kill(ctx, id, st.pidOf(), killTimeout)
+			case id != "":
+				// The mark may have been on its way when the client was
+				// stopped (a Ctrl-C just after the start): kill by id, but
+				// only briefly, since a docker CLI that never answered the
+				// call would not answer the kill either.
+				b.kill(ctx, id, "", unstartedKillTimeout)
 			}
 			return -1, ended(err)
 		}
@@ -277,11 +289,11 @@ exit 0`
 // kill ends every process of a call in the container: by exec id, and by
 // descent from the wrapper's pid. It runs after the caller's context is
 // over, so it gets its own short deadline.
-func (b *Bridge) kill(ctx context.Context, id, pid string) {
+func (b *Bridge) kill(ctx context.Context, id, pid string, timeout time.Duration) {
 	if id == "" && pid == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
 		Container: b.Name(),
