@@ -75,6 +75,9 @@ type call struct {
 	// interactive passes stdin (docker exec -i) even when stdin is nil.
 	interactive bool
 	stdin       io.Reader
+	// keep leaves the call's processes in the container when it is cut
+	// short: they end by themselves once the docker client is gone.
+	keep bool
 	// gate holds stdin back until the program has started: a failed docker
 	// call that is then retried has consumed none of it.
 	gate           bool
@@ -165,7 +168,7 @@ func (b *Bridge) run(ctx context.Context, c call) (int, error) {
 		}
 		if err != nil {
 			switch {
-			case runCtx.Err() == nil:
+			case runCtx.Err() == nil, c.keep:
 			case st.is():
 				b.kill(ctx, id, st.pidOf(), killTimeout)
 			case id != "":

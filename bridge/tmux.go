@@ -24,10 +24,12 @@ type TmuxRunner struct{ b *Bridge }
 
 // Run implements dockercli.Runner. The call runs under its context's
 // deadline, in the container too. When the context ends first (a timeout, an
-// interrupt), its process tree in the container is killed at once: a
-// wait-for would otherwise wait on. The calls carry no exec id: one that
-// starts the server would hand it down to the server and every pane, while
-// the server itself leaves the call's tree and survives the kill.
+// interrupt), a call that tmuxcli says blocks (run's wait-for) has its
+// process tree in the container killed at once; it would otherwise wait on.
+// Other calls end by themselves: a watcher when its stdin closes. The calls
+// carry no exec id: one that starts the server would hand it down to the
+// server and every pane, while the server itself leaves the call's tree and
+// survives the kill.
 func (r TmuxRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	spec := TmuxExecSpec(c)
 	var needs []string
@@ -41,6 +43,7 @@ func (r TmuxRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 		stdin:  c.Stdin,
 		stdout: c.Stdout,
 		stderr: c.Stderr,
+		keep:   !c.Blocking,
 	})
 }
 

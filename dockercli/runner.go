@@ -21,6 +21,11 @@ type Cmd struct {
 	Stderr io.Writer
 	// Env adds KEY=VALUE pairs to the inherited environment.
 	Env []string
+	// Blocking says the program may wait indefinitely on its own (tmux's
+	// wait-for). A runner that runs it somewhere else, such as a container,
+	// must end it there too when ctx ends; other programs end by themselves
+	// once their client is gone.
+	Blocking bool
 }
 
 // Runner runs a Cmd and returns its exit code. The error is non-nil only when

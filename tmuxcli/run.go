@@ -61,7 +61,8 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	res := RunResult{ExitCode: -1, Channel: id}
 	script := RunScript(command, id, SignalCommand(s.Bin, s.socket(), id))
 	start := time.Now()
-	out, err := s.call(ctx, o.Timeout, strings.NewReader(script), RunArgs(t, id, scroll))
+	// The call waits on the channel until the command ends: it blocks.
+	out, err := s.invoke(ctx, o.Timeout, strings.NewReader(script), RunArgs(t, id, scroll), true)
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	if errors.Is(err, ErrTimeout) {
 		res.Status = StatusTimeout

@@ -20,8 +20,9 @@ import (
 
 // call is one invocation a fakeRunner received, global flags stripped.
 type call struct {
-	Args  []string
-	Stdin string
+	Args     []string
+	Stdin    string
+	Blocking bool
 }
 
 // fakeRunner answers each tmux call with reply and records it.
@@ -41,7 +42,7 @@ func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	if len(c.Args) > 5 && c.Args[0] == "bash" && c.Args[1] == "-c" {
 		return f.watch(ctx, c)
 	}
-	got := call{Args: c.Args[6:]}
+	got := call{Args: c.Args[6:], Blocking: c.Blocking}
 	if c.Stdin != nil {
 		b, err := io.ReadAll(c.Stdin)
 		if err != nil {
@@ -268,6 +269,17 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 	}
 	if want := RunScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)"); f.calls[0].Stdin != want {
 		t.Errorf("stdin = %q, want %q", f.calls[0].Stdin, want)
+	}
+	// The run waits on its channel: it tells the runner that it blocks.
+	if !f.calls[0].Blocking {
+		t.Error("run's call is not marked as blocking")
+	}
+	g := &fakeRunner{}
+	if _, err := newFake(g).List(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.calls) != 1 || g.calls[0].Blocking {
+		t.Error("list's call is marked as blocking")
 	}
 }
 

@@ -156,6 +156,12 @@ func (s *Server) Output(ctx context.Context, args ...string) (string, error) {
 // call runs one tmux invocation (possibly a ";"-chained list) under its own
 // deadline: timeout, or CallTimeout when zero. stdin may be nil.
 func (s *Server) call(ctx context.Context, timeout time.Duration, stdin io.Reader, args []string) (string, error) {
+	return s.invoke(ctx, timeout, stdin, args, false)
+}
+
+// invoke is call, for a call that may block on its own (a wait-for) when
+// blocking is set.
+func (s *Server) invoke(ctx context.Context, timeout time.Duration, stdin io.Reader, args []string, blocking bool) (string, error) {
 	if timeout <= 0 {
 		timeout = s.CallTimeout
 	}
@@ -167,7 +173,7 @@ func (s *Server) call(ctx context.Context, timeout time.Duration, stdin io.Reade
 	defer cancel()
 	var out bytes.Buffer
 	errb := dockercli.NewCapBuffer(16 << 10)
-	code, err := s.Runner.Run(cctx, dockercli.Cmd{Args: s.Argv(args...), Stdin: stdin, Stdout: &out, Stderr: errb})
+	code, err := s.Runner.Run(cctx, dockercli.Cmd{Args: s.Argv(args...), Stdin: stdin, Stdout: &out, Stderr: errb, Blocking: blocking})
 	if err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {
 			return out.String(), fmt.Errorf("tmux %s: %w after %s", verb, ErrTimeout, timeout)
