@@ -125,6 +125,7 @@ type CLI struct {
 	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
 	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
 	Task     TaskCmd     `cmd:"" help:"Run an agent task: snapshot, start the agent in tmux, send the prompt, wait, commit."`
+	Job      JobCmd      `cmd:"" help:"Run commands in the background in the container: start, ls, logs, wait, kill."`
 }
 
 // app carries what commands share: streams, flags, and the lazily built

@@ -255,6 +255,38 @@ class DockerBridge:
             args += ["--trailer", f"{k}={v}"]
         return self._result(*self._run(args))
 
+    # Background jobs: a job keeps running after the call returns, and its
+    # output and exit status stay in the container.
+
+    def start_job(self, name: str, command: str) -> Dict[str, Any]:
+        """Start command (bash -c) in the background as job name: {success, job}."""
+        return self._result(*self._run(["job", "start", name, "--", command], timeout=_CONTROL_SECONDS))
+
+    def list_jobs(self) -> List[Dict[str, Any]]:
+        """[{name, state, exit_code, pid, started, ended, command, log}]."""
+        code, data, stderr = self._run(["job", "ls"], timeout=_CONTROL_SECONDS)
+        if code != 0 or not isinstance(data, list):
+            raise BridgeError(_error_text(data, stderr))
+        return data
+
+    def job_logs(self, name: str) -> str:
+        """The job's output so far (stdout and stderr, interleaved)."""
+        code, data, stderr = self._run(["job", "logs", name], timeout=_CONTROL_SECONDS)
+        if code != 0 or not isinstance(data, dict):
+            raise BridgeError(_error_text(data, stderr))
+        return data.get("content", "")
+
+    def wait_job(self, name: str, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Wait until the job ends: {success, timed_out, job}; success means exit status 0."""
+        code, data, stderr = self._run(["job", "wait", name], timeout=timeout)
+        if isinstance(data, dict) and "job" in data:
+            return data
+        return {"success": False, "error": _error_text(data, stderr)}
+
+    def kill_job(self, name: str) -> Dict[str, Any]:
+        """Kill every process the job started: {success, job}."""
+        return self._result(*self._run(["job", "kill", name], timeout=_CONTROL_SECONDS))
+
     @staticmethod
     def _result(code: int, data: Any, stderr: str) -> Dict[str, Any]:
         if code == 0 and isinstance(data, dict):

@@ -1,0 +1,129 @@
+#!/bin/bash
+# Background jobs in the container. Each job has a directory $root/NAME:
+#   cmd      the command line          pid      the job's session leader
+#   id       the job's exec id         log      its stdout and stderr
+#   started  start time (epoch s)      exit     its exit status, once ended
+#   ended    end time (epoch s)        killed   present when job kill ended it
+# $1 is the verb, $2 the root, $3 the job's name (none for ls). Exit codes:
+# 0 done, 3 no such job, 4 the job is still running (start), 124 wait timed
+# out. The job runs in a session of its own, with the exec id in its
+# environment, so that it outlives the docker exec that started it and the
+# kill finds every process it made.
+set -u
+verb=$1 root=$2
+shift 2
+now() { printf '%(%s)T' -1; }
+
+# state prints the state of job directory $1: running, exited, killed or
+# lost (no exit status and no process: the container was restarted).
+state() {
+  local d=$1 pid=''
+  if [ -e "$d/killed" ]; then echo killed; return; fi
+  if [ -e "$d/exit" ]; then echo exited; return; fi
+  { read -r pid <"$d/pid"; } 2>/dev/null
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo running; else echo lost; fi
+}
+
+# info prints one job: name, state, exit status, pid, id, started, ended,
+# the command's first line; tab-separated.
+info() {
+  local d=$1 st code='' pid='' id='' started='' ended='' cmd=''
+  st=$(state "$d")
+  { read -r code <"$d/exit"; } 2>/dev/null
+  { read -r pid <"$d/pid"; } 2>/dev/null
+  { read -r id <"$d/id"; } 2>/dev/null
+  { read -r started <"$d/started"; } 2>/dev/null
+  { read -r ended <"$d/ended"; } 2>/dev/null
+  { IFS= read -r cmd <"$d/cmd"; } 2>/dev/null
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "$st" "$code" "$pid" "$id" "$started" "$ended" "$cmd"
+}
+
+case $verb in
+start)
+  name=$1 id=$2 cmd=$3 d=$root/$1
+  if [ -d "$d" ] && [ "$(state "$d")" = running ]; then
+    printf 'job %s is still running\n' "$name" >&2
+    exit 4
+  fi
+  rm -rf -- "$d"
+  mkdir -p -- "$d" || exit 1
+  printf '%s\n' "$cmd" >"$d/cmd"
+  printf '%s\n' "$id" >"$d/id"
+  now >"$d/started"
+  : >"$d/log"
+  # The runner writes the exit status atomically, then the end time.
+  # shellcheck disable=SC2016 # expanded by the runner, not here
+  runner='bash -c "$1" </dev/null >>"$2/log" 2>&1
+rc=$?
+printf "%s\n" "$rc" >"$2/exit.new" && mv -f "$2/exit.new" "$2/exit"
+printf "%(%s)T\n" -1 >"$2/ended"'
+  ss=()
+  command -v setsid >/dev/null 2>&1 && ss=(setsid)
+  DOCKERBRIDGE_EXEC_ID=$id "${ss[@]}" bash -c "$runner" dockerbridge-job "$cmd" "$d" </dev/null >/dev/null 2>&1 &
+  printf '%s\n' "$!" >"$d/pid"
+  info "$d"
+  ;;
+ls)
+  for d in "$root"/*/; do
+    [ -e "${d}cmd" ] && info "${d%/}"
+  done
+  exit 0
+  ;;
+info)
+  d=$root/$1
+  [ -e "$d/cmd" ] || exit 3
+  info "$d"
+  ;;
+logs)
+  d=$root/$1 follow=$2
+  [ -e "$d/cmd" ] || exit 3
+  if [ "$follow" != 1 ]; then
+    cat -- "$d/log"
+    exit 0
+  fi
+  # Follow from the start until the job has ended, then print what is left.
+  off=0
+  while :; do
+    st=$(state "$d")
+    size=$(wc -c <"$d/log")
+    if [ "$size" -gt "$off" ]; then
+      tail -c +"$((off + 1))" -- "$d/log" | head -c "$((size - off))"
+      off=$size
+    fi
+    [ "$st" = running ] || break
+    sleep 0.2
+  done
+  size=$(wc -c <"$d/log")
+  [ "$size" -gt "$off" ] && tail -c +"$((off + 1))" -- "$d/log"
+  exit 0
+  ;;
+wait)
+  d=$root/$1 limit=$2
+  [ -e "$d/cmd" ] || exit 3
+  end=$(($(now) + limit))
+  while [ "$(state "$d")" = running ]; do
+    if [ "$limit" -gt 0 ] && [ "$(now)" -ge "$end" ]; then
+      info "$d"
+      exit 124
+    fi
+    sleep 0.2
+  done
+  info "$d"
+  ;;
+killed)
+  # After the kill: a job that had not ended gets 137, as a shell reports
+  # a process killed by SIGKILL.
+  d=$root/$1
+  [ -e "$d/cmd" ] || exit 3
+  if [ "$(state "$d")" != exited ]; then
+    : >"$d/killed"
+    [ -e "$d/exit" ] || printf '137\n' >"$d/exit"
+    [ -e "$d/ended" ] || now >"$d/ended"
+  fi
+  info "$d"
+  ;;
+*)
+  printf 'unknown verb %s\n' "$verb" >&2
+  exit 2
+  ;;
+esac
