@@ -35,7 +35,8 @@ tmps=()
 trap 'rm -f -- "${tmps[@]}"' EXIT
 # The bracket keeps git add from naming .tmp itself, which it would report
 # as "ignored by one of your .gitignore files" and fail, where it is ignored.
-excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*')
+# A write's temp file (.dockerbridge-write.*) is never content.
+excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*' ':(exclude,top,glob)**/.dockerbridge-write.*')
 g() { git -c safe.directory=/workspace -c core.quotePath=false "${ident[@]}" "$@"; }
 die() { printf '%s\n' "$*" >&2; exit 95; }
 # git allocates and frees zlib's buffers for every object it writes, and
