@@ -102,7 +102,7 @@ func BenchmarkFramer(b *testing.B) {
 		if err != nil || n < size {
 			b.Fatalf("read %d bytes of frames (%v), want over %d", n, err, size)
 		}
-		f.close()
+		f.close(context.Background())
 	}
 }
 

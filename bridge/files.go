@@ -14,89 +14,52 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	_ "embed"
+
 	"dockerbridge/dockercli"
 )
 
-// File operations run constant bash scripts. The caller's path and pattern
+// File operations run constant bash scripts, kept in scripts/*.bash: each
+// is common.bash followed by its own file. The caller's path and pattern
 // reach them only as positional arguments ("$2", "$3"), never inside the
 // script text, so no quote, ';' or '$(...)' in them is ever parsed.
 //
-// Each script starts by resolving the path inside the container (symlinks
-// included) and, unless outside paths are allowed ($1 = 1), refusing one
-// that resolves outside /workspace. Script failures use exit codes that
-// bash and coreutils do not: see the exit* constants.
-const resolvePrelude = `set -u
-r=$(realpath -m -- "$2") || exit 94
-if [ "$1" != 1 ]; then
-  case $r in /workspace|/workspace/*) ;; *) exit 92 ;; esac
-fi
-`
+// A script enters the path's directory once and checks, from the directory
+// it is really in, that it lies in /workspace (unless outside paths are
+// allowed, $1 = 1); it then names the last component relative to it, or
+// opens it and checks what it opened. No path is resolved twice, so a
+// concurrent rename cannot swap a symlink in between.
+var (
+	//go:embed scripts/common.bash
+	scriptCommon string
+	//go:embed scripts/write.bash
+	scriptWrite string
+	//go:embed scripts/read.bash
+	scriptRead string
+	//go:embed scripts/ls.bash
+	scriptList string
+	//go:embed scripts/grep.bash
+	scriptGrep string
 
-const (
-	exitNotFound = 90
-	exitNotFile  = 91
-	exitOutside  = 92
-	exitShort    = 93
-	exitSetup    = 94
+	writeScript = scriptCommon + scriptWrite
+	readScript  = scriptCommon + scriptRead
+	listScript  = scriptCommon + scriptList
+	grepScript  = scriptCommon + scriptGrep
 )
 
-// writeScript streams framed input into a temp file beside the target and
-// renames it over the target only once the end frame has arrived, so a
-// writer killed part-way leaves the old file whole and no temp file behind.
-// Frames are "<n>\n" and n bytes; "0\n" ends. It prints one byte when it is
-// ready, and the writer sends nothing before that: a retried exec then has
-// consumed no input. Each frame costs one dd, which copies it through a
-// fixed 128 KiB buffer whatever n is, so that a frame may be as large as
-// the input. The shell makes the temp file itself, with noclobber so that
-// it must be new: it then has a new file's mode (0666 less the umask), and
-// a new file costs only three processes (realpath, dd, mv), since each
-// process start stalls the write on a busy host.
-const writeScript = resolvePrelude + `[ "$r" = /workspace ] && exit 91
-[ -d "$r" ] && exit 91
-d=${r%/*}
-[ -d "${d:-/}" ] || mkdir -p -- "${d:-/}" || exit 94
-set -C
-while t=${d:-}/.dockerbridge-write.$$.$RANDOM$RANDOM; ! { : >"$t"; } 2>/dev/null; do
-  [ -e "$t" ] || { : >"$t"; exit 94; }
-done
-set +C
-trap 'rm -f -- "$t"' EXIT
-printf R
-ok=0
-while IFS= read -r n; do
-  case $n in ''|*[!0-9]*) break ;; esac
-  if [ "$n" -eq 0 ]; then ok=1; break; fi
-  dd bs=128K count="$n" iflag=count_bytes,fullblock status=none >>"$t" || exit 94
-done
-[ "$ok" = 1 ] || exit 93
-if [ -e "$r" ]; then
-  chmod --reference="$r" -- "$t" 2>/dev/null
-fi
-mv -f -- "$t" "$r" || exit 94
-trap - EXIT
-`
-
-const readScript = resolvePrelude + `[ -e "$r" ] || exit 90
-[ -f "$r" ] || exit 91
-exec cat -- "$r"
-`
-
-// $3 is the name pattern, $4 the most paths to print.
-const listScript = resolvePrelude + `[ -e "$r" ] || exit 90
-find "$2" -name "$3" -type f -print0 2>/dev/null | head -z -n "$4"
-exit 0
-`
-
-// $3 is the pattern, $4 the most lines to print. grep's 1 (no match) is a
-// success with no matches; 2 with no output is an error.
-const grepScript = resolvePrelude + `[ -e "$r" ] || exit 90
-set -o pipefail
-grep -rn -e "$3" -- "$2" | head -n "$4"
-s=$?
-[ "$s" = 1 ] && exit 0
-[ "$s" = 141 ] && exit 0
-exit "$s"
-`
+// The file scripts' exit codes: ones that bash and the tools they run do
+// not use. This is their one table; the scripts use the numbers.
+const (
+	exitNotFound = 90 // the path does not exist
+	exitNotFile  = 91 // not a regular file (a FIFO, a device)
+	exitOutside  = 92 // it resolves outside /workspace
+	exitShort    = 93 // a write's input ended before its end frame
+	exitSetup    = 94 // a step failed; stderr says why
+	exitIsDir    = 95 // a directory where a file is needed
+	exitDenied   = 96 // permission; stderr may hold "DIR\tUID\tOWNER"
+	exitMode     = 97 // a write could not give the new file the old one's mode
+	exitNotDir   = 98 // a component of the path is not a directory
+)
 
 // Bounds of the original's list_files and grep.
 const (
@@ -107,14 +70,58 @@ const (
 	frameSize = 4 << 20
 )
 
-// ErrOutside reports a path outside /workspace without AllowOutside.
-var ErrOutside = errors.New("path is outside " + Workspace + " (use --allow-outside)")
+// FileError is a file operation's failure with a machine-readable kind, one
+// of the Kind* values.
+type FileError struct {
+	Kind string
+	msg  string
+}
 
-// ErrNotFound reports a missing file.
-var ErrNotFound = errors.New("no such file or directory")
+func (e *FileError) Error() string { return e.msg }
 
-// ErrNotFile reports a path that is not a regular file.
-var ErrNotFile = errors.New("not a regular file")
+// Is lets errors.Is match any error of the same kind.
+func (e *FileError) Is(target error) bool {
+	t, ok := target.(*FileError)
+	return ok && t.Kind == e.Kind
+}
+
+// Kinds of file errors, as --json reports them.
+const (
+	KindNotFound    = "not_found"
+	KindPermission  = "permission"
+	KindIsDirectory = "is_directory"
+	KindOutside     = "outside"
+	KindTooLarge    = "too_large"
+	KindNotFile     = "not_regular"
+	KindNotDir      = "not_directory"
+)
+
+// ErrorKind returns the kind of a file error in err's chain, or "".
+func ErrorKind(err error) string {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe.Kind
+	}
+	return ""
+}
+
+var (
+	// ErrOutside reports a path outside /workspace without AllowOutside.
+	ErrOutside error = &FileError{KindOutside, "path is outside " + Workspace + " (use --allow-outside)"}
+	// ErrNotFound reports a missing file.
+	ErrNotFound error = &FileError{KindNotFound, "no such file or directory"}
+	// ErrNotFile reports a path that is neither a regular file nor a
+	// directory, where a file is needed.
+	ErrNotFile error = &FileError{KindNotFile, "not a regular file"}
+	// ErrIsDir reports a directory where a file is needed.
+	ErrIsDir error = &FileError{KindIsDirectory, "is a directory"}
+	// ErrNotDir reports a path through something that is not a directory.
+	ErrNotDir error = &FileError{KindNotDir, "a component of the path is not a directory"}
+	// ErrPermission reports what the project user may not do.
+	ErrPermission error = &FileError{KindPermission, "permission denied"}
+	// ErrTooLarge reports a file over a read limit.
+	ErrTooLarge error = &FileError{KindTooLarge, "file is too large"}
+)
 
 // ErrNotUTF8 reports a file that JSON cannot carry as text.
 var ErrNotUTF8 = errors.New("file is not valid UTF-8 text (read it without --json for the raw bytes)")
@@ -176,14 +183,35 @@ func scriptError(op, p string, code int, stderr string) error {
 		err = ErrNotFile
 	case exitOutside:
 		err = ErrOutside
+	case exitIsDir:
+		err = ErrIsDir
+	case exitNotDir:
+		err = ErrNotDir
+	case exitDenied:
+		err = deniedError(stderr)
 	case exitShort:
 		err = errors.New("input ended before the end frame; the target is unchanged")
+	case exitMode:
+		err = errors.New("cannot give the new content the file's mode (chmod failed); the target is unchanged")
 	case exitSetup:
-		err = fmt.Errorf("cannot prepare the target: %s", orUnknown(errorLine(stderr)))
+		err = errors.New(orUnknown(errorLine(stderr)))
 	default:
 		err = fmt.Errorf("%s (exit status %d)", orUnknown(errorLine(stderr)), code)
 	}
 	return fmt.Errorf("%s %s: %w", op, p, err)
+}
+
+// deniedError explains a directory the project user may not change, from
+// the script's "DIR\tUID\tOWNER" line, or is plain ErrPermission.
+func deniedError(stderr string) error {
+	f := strings.Split(strings.TrimRight(stderr, "\n"), "\t")
+	if len(f) != 3 {
+		return ErrPermission
+	}
+	return &FileError{KindPermission, fmt.Sprintf(
+		"permission denied: directory %s is not writable by uid %s (it is owned by uid:gid %s); "+
+			"give that uid write access on the host (e.g. chown), or run the project as the directory's owner",
+		f[0], f[1], f[2])}
 }
 
 func orUnknown(s string) string {
@@ -206,6 +234,10 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write: %w", err)
 	}
+	if strings.HasSuffix(p, "/") {
+		// "newdir/" names a directory: never a file called newdir.
+		return WriteResult{}, fmt.Errorf("write %s: %w", p, ErrIsDir)
+	}
 	feed, err := newFramer(r)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
@@ -213,17 +245,17 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	ready := &readyWriter{ready: feed.start}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
 	code, err := b.script(ctx, writeScript, dockercli.Cmd{Stdin: feed.r, Stdout: ready, Stderr: stderr}, true, abs)
-	feed.close()
+	n, ferr := feed.close(ctx)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
 	}
-	if feed.err != nil {
-		return WriteResult{}, fmt.Errorf("write %s: reading input: %w", p, feed.err)
+	if ferr != nil {
+		return WriteResult{}, fmt.Errorf("write %s: reading input: %w", p, ferr)
 	}
 	if err := scriptError("write", p, code, stderr.String()); err != nil {
 		return WriteResult{}, err
 	}
-	return WriteResult{Success: true, Message: "Successfully wrote to " + p, BytesWritten: feed.n}, nil
+	return WriteResult{Success: true, Message: "Successfully wrote to " + p, BytesWritten: n}, nil
 }
 
 const stderrKeep = 64 << 10
@@ -239,6 +271,7 @@ type framer struct {
 	once    sync.Once
 	started chan struct{}
 	done    chan struct{}
+	mu      sync.Mutex
 	n       int64
 	err     error
 }
@@ -248,13 +281,7 @@ func newFramer(src io.Reader) (*framer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A larger pipe wakes docker, which reads the other end, 16 times less
-	// often. The default limit for this is 1 MiB; above it nothing changes.
-	if rc, err := w.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, setPipeSize, 1<<20)
-		})
-	}
+	growPipe(w)
 	f := &framer{src: src, r: r, w: w, started: make(chan struct{}), done: make(chan struct{})}
 	go f.pump()
 	return f, nil
@@ -262,11 +289,30 @@ func newFramer(src io.Reader) (*framer, error) {
 
 func (f *framer) start() { f.once.Do(func() { close(f.started) }) }
 
-// close ends the pump once the script is gone and waits for it.
-func (f *framer) close() {
+// close ends the pump once the script is gone and returns what it sent.
+// It waits for the pump, unless ctx has ended: a pump blocked reading an
+// idle input (a pipe with no writer yet) cannot be woken, and a signal
+// must end the command at once. The script has seen no end frame then, so
+// the target stays as it was.
+func (f *framer) close(ctx context.Context) (int64, error) {
 	f.r.Close()
 	f.once.Do(func() { close(f.done) }) // never started: release the pump
-	<-f.done
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.err
+}
+
+func (f *framer) add(n int64, err error) {
+	f.mu.Lock()
+	f.n += n
+	if err != nil {
+		f.err = err
+	}
+	f.mu.Unlock()
 }
 
 func (f *framer) pump() {
@@ -291,13 +337,13 @@ func (f *framer) pump() {
 			if _, werr := f.w.Write(buf[:n]); werr != nil {
 				return // the script is gone; its exit code tells why
 			}
-			f.n += int64(n)
+			f.add(int64(n), nil)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
 		}
 		if err != nil {
-			f.err = err // no end frame: the script keeps the old file
+			f.add(0, err) // no end frame: the script keeps the old file
 			return
 		}
 	}
@@ -305,9 +351,10 @@ func (f *framer) pump() {
 }
 
 // sendFile sends the rest of a regular file as one frame, copied without a
-// buffer of its own: one dd in the container for the whole file, where
-// frameSize frames would cost one each. It reports whether the pump should
-// go on with frames (the source is no file, or has grown since).
+// buffer of its own where the system allows: one dd in the container for
+// the whole file, where frameSize frames would cost one each. It reports
+// whether the pump should go on with frames (the source is no file, or has
+// grown since).
 func (f *framer) sendFile() bool {
 	file, ok := f.src.(*os.File)
 	if !ok {
@@ -326,62 +373,22 @@ func (f *framer) sendFile() bool {
 		return false
 	}
 	copied, err := splice(f.w, file, n)
-	if copied == 0 && (errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS)) {
+	if copied == 0 && errors.Is(err, errNoSplice) {
 		copied, err = io.CopyN(f.w, file, n)
 	}
-	f.n += copied
 	if err == io.EOF {
 		err = errors.New("the file shrank while it was being sent")
 	}
-	if err != nil {
-		// A short frame and no end frame: the script keeps the old file. A
-		// closed pipe means the script has gone; its exit code tells why.
-		if !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EPIPE) {
-			f.err = err
-		}
+	if err != nil && (errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE)) {
+		// The script has gone; its exit code tells why.
+		err = nil
+		f.add(copied, nil)
 		return false
 	}
-	return true
+	f.add(copied, err)
+	// A short frame and no end frame: the script keeps the old file.
+	return err == nil
 }
-
-// splice moves n bytes of file into the pipe w within the kernel, so that
-// none of them is copied through this process.
-func splice(w, file *os.File, n int64) (int64, error) {
-	rc, err := w.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	src := int(file.Fd())
-	var copied int64
-	for copied < n {
-		var m int64
-		var serr error
-		err := rc.Write(func(fd uintptr) bool {
-			m, serr = syscall.Splice(src, nil, int(fd), nil, int(min(n-copied, 1<<20)), spliceMove|spliceNonblock)
-			return serr != syscall.EAGAIN
-		})
-		if err == nil && serr == syscall.EINTR {
-			continue
-		}
-		if err == nil {
-			err = serr
-		}
-		if err != nil {
-			return copied, err
-		}
-		if m == 0 {
-			return copied, io.EOF
-		}
-		copied += m
-	}
-	return copied, nil
-}
-
-const (
-	spliceMove     = 0x1  // SPLICE_F_MOVE
-	spliceNonblock = 0x2  // SPLICE_F_NONBLOCK: only the pipe side waits, in the poller
-	setPipeSize    = 1031 // F_SETPIPE_SZ
-)
 
 // readyWriter calls ready on the first byte of the script's stdout.
 type readyWriter struct {
@@ -424,7 +431,8 @@ func (b *Bridge) Read(ctx context.Context, p string) (ReadResult, error) {
 		return ReadResult{}, err
 	}
 	if buf.Truncated() {
-		return ReadResult{}, fmt.Errorf("read %s: file is larger than %d bytes; read it without --json", p, b.cfg.OutputCap)
+		return ReadResult{}, fmt.Errorf("read %s: %w", p, &FileError{KindTooLarge,
+			fmt.Sprintf("file is larger than the limit of %d bytes; read it without --json", b.cfg.OutputCap)})
 	}
 	content := buf.Bytes("")
 	if !utf8.Valid(content) {
@@ -455,17 +463,32 @@ func (b *Bridge) List(ctx context.Context, p, pattern string) (ListResult, error
 	}
 	out := dockercli.NewCapBuffer(b.cfg.OutputCap)
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, listScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, displayPath(p, abs), pattern, strconv.Itoa(MaxFiles+1))
+	code, err := b.script(ctx, listScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxFiles+1))
 	if err != nil {
 		return ListResult{}, fmt.Errorf("ls %s: %w", p, err)
 	}
 	if err := scriptError("ls", p, code, stderr.String()); err != nil {
 		return ListResult{}, err
 	}
+	entries := bytes.Split(out.Bytes(""), []byte{0})
+	if out.Truncated() || len(entries) < 2 || len(entries[0]) != 1 {
+		return ListResult{}, fmt.Errorf("ls %s: unexpected output from the container", p)
+	}
+	// Names come relative to the path ("./x"); they are given back the way
+	// the caller spelled it, as find "$path" would print them.
+	show := displayPath(p, abs)
 	files := []string{}
-	for _, f := range bytes.Split(out.Bytes(""), []byte{0}) {
-		if len(f) > 0 && !isWriteTemp(f) {
+	for _, f := range entries[1:] {
+		if len(f) == 0 || isWriteTemp(f) {
+			continue
+		}
+		switch {
+		case entries[0][0] == 'F':
+			files = append(files, show)
+		case show == ".":
 			files = append(files, string(f))
+		default:
+			files = append(files, strings.TrimSuffix(show, "/")+string(f[1:]))
 		}
 	}
 	res := ListResult{Success: true, Files: files}
@@ -477,8 +500,11 @@ func (b *Bridge) List(ctx context.Context, p, pattern string) (ListResult, error
 
 // isWriteTemp hides the temp file of a write in flight.
 func isWriteTemp(p []byte) bool {
-	return bytes.HasPrefix(p[bytes.LastIndexByte(p, '/')+1:], []byte(".dockerbridge-write."))
+	return bytes.HasPrefix(p[bytes.LastIndexByte(p, '/')+1:], []byte(writeTempPrefix))
 }
+
+// writeTempPrefix starts the name of every write's temp file.
+const writeTempPrefix = ".dockerbridge-write."
 
 // GrepResult is the original's grep dict. Matches is grep -rn's output.
 type GrepResult struct {
@@ -490,6 +516,8 @@ type GrepResult struct {
 
 // Grep searches p recursively for the basic regular expression pattern and
 // returns up to MaxMatches lines. No match is a success with no matches.
+// A line cut at the output cap, or lines past MaxMatches, set Truncated. A
+// binary file that matches is one line, "Binary file NAME matches".
 func (b *Bridge) Grep(ctx context.Context, pattern, p string) (GrepResult, error) {
 	if p == "" {
 		p = "."
@@ -498,25 +526,78 @@ func (b *Bridge) Grep(ctx context.Context, pattern, p string) (GrepResult, error
 	if err != nil {
 		return GrepResult{}, fmt.Errorf("grep: %w", err)
 	}
-	out := dockercli.NewCapBuffer(b.cfg.OutputCap)
+	out := &headBuffer{max: b.cfg.OutputCap}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, grepScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, displayPath(p, abs), pattern, strconv.Itoa(MaxMatches+1))
+	code, err := b.script(ctx, grepScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxMatches+1))
 	if err != nil {
 		return GrepResult{}, fmt.Errorf("grep %s: %w", p, err)
 	}
-	text := out.String()
-	if code != 0 && text == "" {
+	show := displayPath(p, abs)
+	text := string(out.buf)
+	binary := binaryMatches(stderr.String(), show)
+	if code != 0 && text == "" && len(binary) == 0 {
 		return GrepResult{}, scriptError("grep", p, code, stderr.String())
 	}
 	lines := strings.SplitAfter(text, "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
-	res := GrepResult{Success: true}
+	res := GrepResult{Success: true, Truncated: out.over}
+	if res.Truncated && len(lines) > 0 && !strings.HasSuffix(lines[len(lines)-1], "\n") {
+		lines[len(lines)-1] += "\n" // the line that reached the cap, cut there
+	}
+	// Names come relative to the directory ("./x:1:..."); they are given
+	// back the way the caller spelled the path, as grep -rn "$path" would.
+	if show != "." {
+		prefix := strings.TrimSuffix(show, "/") + "/"
+		for i, l := range lines {
+			if strings.HasPrefix(l, "./") {
+				lines[i] = prefix + l[2:]
+			}
+		}
+	}
+	lines = append(lines, binary...)
 	if len(lines) > MaxMatches {
 		lines, res.Truncated = lines[:MaxMatches], true
 	}
 	res.Matches = strings.Join(lines, "")
 	res.Count = len(lines)
 	return res, nil
+}
+
+// binaryMatches turns grep's "grep: NAME: binary file matches" notes on
+// stderr into match lines, with NAME as the caller spelled the path.
+func binaryMatches(stderr, show string) (lines []string) {
+	for _, l := range strings.Split(stderr, "\n") {
+		name, ok := strings.CutSuffix(l, ": binary file matches")
+		if !ok || !strings.HasPrefix(name, "grep: ") {
+			continue
+		}
+		name = strings.TrimPrefix(name, "grep: ")
+		switch {
+		case name == "(standard input)":
+			name = show
+		case strings.HasPrefix(name, "./") && show != ".":
+			name = strings.TrimSuffix(show, "/") + "/" + name[2:]
+		}
+		lines = append(lines, "Binary file "+name+" matches\n")
+	}
+	return lines
+}
+
+// headBuffer keeps the first max bytes written and notes whether more came.
+type headBuffer struct {
+	max  int
+	buf  []byte
+	over bool
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := h.max - len(h.buf); room < len(p) {
+		h.buf = append(h.buf, p[:max(room, 0)]...)
+		h.over = true
+	} else {
+		h.buf = append(h.buf, p...)
+	}
+	return len(p), nil
 }

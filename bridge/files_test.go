@@ -319,8 +319,8 @@ func TestWriteRefusals(t *testing.T) {
 	b := newTestBridge(t, e)
 	os.Mkdir(filepath.Join(e.ws, "adir"), 0o755)
 	for _, p := range []string{".", "/workspace", "adir"} {
-		if _, err := b.Write(t.Context(), p, strings.NewReader("x")); !errors.Is(err, ErrNotFile) {
-			t.Errorf("Write(%q) = %v, want ErrNotFile", p, err)
+		if _, err := b.Write(t.Context(), p, strings.NewReader("x")); !errors.Is(err, ErrIsDir) {
+			t.Errorf("Write(%q) = %v, want ErrIsDir", p, err)
 		}
 	}
 	for _, p := range []string{"../x", "/etc/x", "/workspacex"} {
@@ -394,8 +394,8 @@ func TestReadErrors(t *testing.T) {
 		want error
 	}{
 		{"missing.txt", ErrNotFound},
-		{"sub dir", ErrNotFile},
-		{".", ErrNotFile},
+		{"sub dir", ErrIsDir},
+		{".", ErrIsDir},
 		{"bin", ErrNotUTF8},
 		{"../etc/passwd", ErrOutside},
 	}

@@ -211,6 +211,10 @@ func FuzzFileOpArgv(f *testing.F) {
 			listPattern = "*"
 		}
 		listAbs, listErr := ContainerPath(listPath, allowOutside)
+		writeErr := pathErr
+		if writeErr == nil && strings.HasSuffix(p, "/") {
+			writeErr = ErrIsDir // a trailing slash names a directory
+		}
 		ops := []struct {
 			name    string
 			script  string
@@ -219,7 +223,7 @@ func FuzzFileOpArgv(f *testing.F) {
 			pattern *string
 			run     func() error
 		}{
-			{"write", writeScript, abs, pathErr, nil, func() error {
+			{"write", writeScript, abs, writeErr, nil, func() error {
 				_, err := b.Write(ctx, p, strings.NewReader("x"))
 				return err
 			}},

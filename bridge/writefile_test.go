@@ -106,12 +106,12 @@ func TestFramerFrames(t *testing.T) {
 				t.Fatalf("%s: frame body: %v", tt.name, err)
 			}
 		}
-		f.close()
+		sent, ferr := f.close(t.Context())
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%s: frame sizes (-want +got):\n%s", tt.name, diff)
 		}
-		if f.err != nil || f.n != int64(len(data)) {
-			t.Errorf("%s: sent %d bytes (err %v), want %d", tt.name, f.n, f.err, len(data))
+		if ferr != nil || sent != int64(len(data)) {
+			t.Errorf("%s: sent %d bytes (err %v), want %d", tt.name, sent, ferr, len(data))
 		}
 	}
 }
