@@ -224,7 +224,11 @@ func (a *app) finish(err error) int {
 	msg := message(err, a.g.Docker)
 	fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
 	if a.g.JSON {
-		a.printJSON(map[string]any{"success": false, "error": msg})
+		out := map[string]any{"success": false, "error": msg}
+		if kind := bridge.ErrorKind(err); kind != "" {
+			out["kind"] = kind // not_found, permission, is_directory, outside, too_large, ...
+		}
+		a.printJSON(out)
 	}
 	if errors.Is(err, bridge.ErrInterrupted) {
 		return 130

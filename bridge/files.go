@@ -201,17 +201,21 @@ func scriptError(op, p string, code int, stderr string) error {
 	return fmt.Errorf("%s %s: %w", op, p, err)
 }
 
-// deniedError explains a directory the project user may not change, from
-// the script's "DIR\tUID\tOWNER" line, or is plain ErrPermission.
+// deniedError explains a directory the project user may not use, from the
+// script's "DIR\tUID\tOWNER\tVERB" line, or is plain ErrPermission.
 func deniedError(stderr string) error {
 	f := strings.Split(strings.TrimRight(stderr, "\n"), "\t")
-	if len(f) != 3 {
+	if len(f) != 4 {
 		return ErrPermission
 	}
+	dir, uid, owner, verb := f[0], f[1], f[2], f[3]
+	if verb == "write" {
+		verb = "write in"
+	}
 	return &FileError{KindPermission, fmt.Sprintf(
-		"permission denied: directory %s is not writable by uid %s (it is owned by uid:gid %s); "+
-			"give that uid write access on the host (e.g. chown), or run the project as the directory's owner",
-		f[0], f[1], f[2])}
+		"permission denied: uid %s may not %s directory %s, which is owned by uid:gid %s; "+
+			"give uid %s access to it on the host (e.g. chown), or run the project as the owner's user",
+		uid, verb, dir, owner, uid)}
 }
 
 func orUnknown(s string) string {
@@ -271,7 +275,9 @@ type framer struct {
 	once    sync.Once
 	started chan struct{}
 	done    chan struct{}
-	mu      sync.Mutex
+	mu      sync.Mutex // guards what follows
+	reading bool
+	closing bool
 	n       int64
 	err     error
 }
@@ -290,16 +296,22 @@ func newFramer(src io.Reader) (*framer, error) {
 func (f *framer) start() { f.once.Do(func() { close(f.started) }) }
 
 // close ends the pump once the script is gone and returns what it sent.
-// It waits for the pump, unless ctx has ended: a pump blocked reading an
-// idle input (a pipe with no writer yet) cannot be woken, and a signal
-// must end the command at once. The script has seen no end frame then, so
-// the target stays as it was.
+// It waits for the pump unless the pump is blocked reading the input (an
+// idle pipe, say), or ctx has ended: such a read cannot be woken, and a
+// signal or a container gone must end the command at once. The script has
+// seen no end frame then, so the target stays as it was.
 func (f *framer) close(ctx context.Context) (int64, error) {
 	f.r.Close()
 	f.once.Do(func() { close(f.done) }) // never started: release the pump
-	select {
-	case <-f.done:
-	case <-ctx.Done():
+	f.mu.Lock()
+	f.closing = true
+	reading := f.reading
+	f.mu.Unlock()
+	if !reading {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -313,6 +325,22 @@ func (f *framer) add(n int64, err error) {
 		f.err = err
 	}
 	f.mu.Unlock()
+}
+
+// read reads a frame's worth of input, unless close has begun.
+func (f *framer) read(buf []byte) (int, bool, error) {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return 0, false, nil
+	}
+	f.reading = true
+	f.mu.Unlock()
+	n, err := io.ReadFull(f.src, buf)
+	f.mu.Lock()
+	f.reading = false
+	f.mu.Unlock()
+	return n, true, err
 }
 
 func (f *framer) pump() {
@@ -329,7 +357,10 @@ func (f *framer) pump() {
 	}
 	buf := make([]byte, frameSize)
 	for {
-		n, err := io.ReadFull(f.src, buf)
+		n, ok, err := f.read(buf)
+		if !ok {
+			return
+		}
 		if n > 0 {
 			if _, werr := fmt.Fprintf(f.w, "%d\n", n); werr != nil {
 				return

@@ -35,7 +35,7 @@ enter() {
   fi
   if [ -e "$1" ]; then
     [ -d "$1" ] || exit 98
-    denied "$1"
+    denied "$1" enter
   fi
   [ "${2:-0}" = 1 ] && [[ $1 == /* ]] || exit 90
   local rest=${1#/} c
@@ -52,26 +52,27 @@ enter() {
     if ! cd -P -- "$c" 2>/dev/null; then
       if [ -e "$c" ]; then
         [ -d "$c" ] || exit 98
-        denied "$c"
+        denied "$c" enter
       fi
       [ -L "$c" ] && exit 90
-      mkdir -- "$c" 2>/dev/null || denied .
+      mkdir -- "$c" 2>/dev/null || denied . write
       cd -P -- "$c" || exit 94
     fi
     checked
   done
 }
 
-# denied reports a directory that the user may not enter or change.
+# denied reports the directory $1 that the user may not $2 (enter, write),
+# as "DIR\tUID\tOWNER\tVERB" on stderr.
 denied() {
-  local own
-  own=$(stat -c %u:%g -- "$1" 2>/dev/null) || own=unknown
-  case $1 in
-    .) set -- "$PWD" ;;
+  local dir=$1 own
+  own=$(stat -c %u:%g -- "$dir" 2>/dev/null) || own=unknown
+  case $dir in
+    .) dir=$PWD ;;
     /*) ;;
-    *) set -- "$PWD/$1" ;;
+    *) dir=$PWD/$dir ;;
   esac
-  printf '%s\t%s\t%s\n' "$1" "${EUID:-?}" "$own" >&2
+  printf '%s\t%s\t%s\t%s\n' "$dir" "${EUID:-?}" "$own" "$2" >&2
   exit 96
 }
 

@@ -13,7 +13,7 @@ else
   enter "${d:-/}"
   b=${2##*/}
   [ -e "$b" ] || [ -L "$b" ] || exit 90
-  [ -d "$b" ] && denied "$b"
+  [ -d "$b" ] && denied "$b" enter
   printf 'F\0'
   from=./$b
 fi
