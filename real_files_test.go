@@ -18,9 +18,9 @@ const busyboxImage = "luzia-busybox:latest"
 // ones of exec and of the file commands, which need nothing but bash.
 var busyboxScenarios = []string{
 	"exec_output",
+	"exec_timeout",
 	"write_owner",
 	"hostile",
-	"hostile_names",
 	"hostile_paths_more",
 	"fault_write",
 	"files_race",
