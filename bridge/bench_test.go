@@ -93,7 +93,7 @@ func BenchmarkFramer(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := newFramer(bytes.NewReader(src))
+		f, err := newFramer(context.Background(), bytes.NewReader(src))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -242,7 +242,7 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 		// "newdir/" names a directory: never a file called newdir.
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, ErrIsDir)
 	}
-	feed, err := newFramer(r)
+	feed, err := newFramer(ctx, r)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
 	}
@@ -270,6 +270,7 @@ const stderrKeep = 64 << 10
 // so docker gets the descriptor itself and no copying goroutine sits
 // blocked on input that is not yet allowed to flow.
 type framer struct {
+	ctx     context.Context
 	src     io.Reader
 	r, w    *os.File
 	once    sync.Once
@@ -282,13 +283,13 @@ type framer struct {
 	err     error
 }
 
-func newFramer(src io.Reader) (*framer, error) {
+func newFramer(ctx context.Context, src io.Reader) (*framer, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	growPipe(w)
-	f := &framer{src: src, r: r, w: w, started: make(chan struct{}), done: make(chan struct{})}
+	f := &framer{ctx: ctx, src: src, r: r, w: w, started: make(chan struct{}), done: make(chan struct{})}
 	go f.pump()
 	return f, nil
 }
@@ -377,6 +378,12 @@ func (f *framer) pump() {
 			f.add(0, err) // no end frame: the script keeps the old file
 			return
 		}
+	}
+	// Ctrl-C reaches the program that feeds the input too, so its end can
+	// race the interrupt: an interrupted write must leave the target as it
+	// was, so the end frame goes only while the caller still wants it.
+	if f.ctx.Err() != nil {
+		return
 	}
 	_, _ = io.WriteString(f.w, "0\n")
 }

@@ -87,7 +87,7 @@ func TestFramerFrames(t *testing.T) {
 		{"pipe", pr, []int{frameSize, 10, 0}},
 	}
 	for _, tt := range tests {
-		f, err := newFramer(tt.src)
+		f, err := newFramer(t.Context(), tt.src)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,10 +17,17 @@ else
   printf 'F\0'
   from=./$b
 fi
-n=0
-while IFS= read -r -d '' f; do
-  printf '%s\0' "$f"
-  n=$((n + 1))
-  [ "$n" -lt "$4" ] || exit 0
-done < <(find "$from" -name "$3" -type f -print0)
-wait "$!"
+# The loop stops at the limit; find then dies of SIGPIPE (141), which is
+# no error. Any other failure of find is one.
+set -o pipefail
+find "$from" -name "$3" -type f -print0 | {
+  n=0
+  while IFS= read -r -d '' f; do
+    printf '%s\0' "$f"
+    n=$((n + 1))
+    [ "$n" -lt "$4" ] || exit 0
+  done
+}
+s=$?
+[ "$s" = 141 ] && exit 0
+exit "$s"
