@@ -55,7 +55,7 @@ enter() {
         denied "$c" enter
       fi
       [ -L "$c" ] && exit 90
-      mkdir -- "$c" 2>/dev/null || denied . write
+      mkdir -- "$c" 2>/dev/null || cannot "$(mkdir -- "$c" 2>&1)"
       cd -P -- "$c" || exit 94
     fi
     checked
@@ -74,6 +74,16 @@ denied() {
   esac
   printf '%s\t%s\t%s\t%s\n' "$dir" "${EUID:-?}" "$own" "$2" >&2
   exit 96
+}
+
+# cannot reports the failure $1 (a tool's message) to make something in the
+# current directory: a permission problem is explained by denied.
+cannot() {
+  case $1 in
+    *'Permission denied'*) denied . write ;;
+  esac
+  printf 'cannot write in directory %s: %s\n' "$PWD" "${1##*: }" >&2
+  exit 94
 }
 
 # open opens $1 in the current directory on descriptor 3 and checks what was

@@ -36,7 +36,6 @@ done
 if [ -e "$b" ] && [ ! -w "$b" ]; then
   exit 96
 fi
-[ -w . ] || denied . write
 
 # A temp file whose writer is gone (killed with its container, say) is
 # removed. Its name holds the writer's pid and start time, so a pid reused
@@ -55,7 +54,7 @@ if read -r -a st </proc/self/stat 2>/dev/null; then
 fi
 set -C
 while t=.dockerbridge-write.${me:-$$.0}.$RANDOM$RANDOM; ! { exec 4>"$t"; } 2>/dev/null; do
-  [ -e "$t" ] || [ -L "$t" ] || denied . write
+  [ -e "$t" ] || [ -L "$t" ] || cannot "$(: 2>&1 >"$t")"
 done
 set +C
 trap 'rm -f -- "$t"' EXIT
