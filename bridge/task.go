@@ -42,11 +42,14 @@ const (
 	DefaultTaskTimeout = 30 * time.Minute
 	// taskReady bounds the wait for a new agent to draw its first screen.
 	taskReady = 10 * time.Second
-	// Polls start fast, for agents that answer at once, and slow down to
-	// taskPollMax, so a long run costs few docker execs.
-	taskPollMin = 50 * time.Millisecond
-	taskPollMax = 500 * time.Millisecond
+	// taskPoll is the time between two looks at the agent's screen. One
+	// watcher in the container makes them all, so they cost no docker exec.
+	taskPoll = 100 * time.Millisecond
 )
+
+// taskCapture is how the task looks at the pane: the visible rows as they
+// are, with the trailing spaces a program wrote (a prompt's "> ").
+var taskCapture = tmuxcli.CaptureOptions{Rows: true, Trailing: true}
 
 // TaskWait is a parsed --wait: idle, exit or prompt:REGEX.
 type TaskWait struct {
@@ -294,8 +297,7 @@ type screen struct {
 }
 
 func look(ctx context.Context, s *tmuxcli.Server, name string) (screen, error) {
-	args := append(tmuxcli.SnapshotArgs(tmuxcli.Target(name), tmuxcli.CaptureOptions{Rows: true}), "-N")
-	out, err := s.Output(ctx, args...)
+	out, err := s.Output(ctx, tmuxcli.SnapshotArgs(tmuxcli.Target(name), taskCapture)...)
 	if err != nil {
 		return screen{}, err
 	}
@@ -356,71 +358,64 @@ type waitOutcome struct {
 	why    error
 }
 
-// waitAgent polls the pane until the wait is over. A program that ends is
-// success only for an exit wait (or an idle one) with status 0.
+// waitAgent watches the pane, with tmuxcli's watcher, until the wait is
+// over. A program that ends is success only for an exit wait (or an idle
+// one) with status 0.
 func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base screen) (waitOutcome, error) {
 	start := time.Now()
-	deadline := start.Add(o.Timeout)
-	interval := taskPollMin
 	var last screen
 	var since time.Time
-	for {
-		sc, err := look(ctx, s, o.Session)
-		if err != nil {
-			if ctx.Err() != nil {
-				return waitOutcome{ended: EndedFailed}, fmt.Errorf("task: %w", ErrInterrupted)
+	res, err := s.Watch(ctx, o.Session, tmuxcli.WaitOptions{Timeout: o.Timeout, Interval: taskPoll}, taskCapture,
+		func(snap tmuxcli.Snapshot, at time.Time) (bool, string) {
+			sc := newScreen(snap)
+			prev := last
+			last = sc
+			if o.Progress != nil {
+				o.Progress(at.Sub(start), sc.lastLine())
 			}
-			return waitOutcome{ended: EndedFailed, screen: last.text()}, fmt.Errorf("watch the agent: %w", err)
-		}
-		now := time.Now()
-		if o.Progress != nil {
-			o.Progress(now.Sub(start), sc.lastLine())
-		}
-		if sc.snap.Dead {
-			st := sc.snap.DeadStatus
-			w := waitOutcome{ended: EndedExited, status: &st, screen: sc.text()}
-			switch {
-			case o.Wait.Kind == WaitPrompt:
-				w.why = fmt.Errorf("the agent exited with status %d before its prompt appeared", st)
-			case st != 0:
-				w.why = fmt.Errorf("the agent exited with status %d", st)
-			default:
-				w.ok = true
+			if snap.Dead {
+				return false, "" // the watch ends on it: see below
 			}
-			return w, nil
-		}
-		switch o.Wait.Kind {
-		case WaitPrompt:
-			if text := sc.since(base); text != "" {
-				if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
-					return waitOutcome{ok: true, ended: EndedMatched, match: text[loc[0]:loc[1]], screen: sc.text()}, nil
+			switch o.Wait.Kind {
+			case WaitPrompt:
+				if text := sc.since(base); text != "" {
+					if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
+						return true, text[loc[0]:loc[1]]
+					}
+				}
+			case WaitIdle:
+				if since.IsZero() || sc.hash != prev.hash {
+					since = at
+				} else if at.Sub(since) >= o.Idle {
+					return true, ""
 				}
 			}
-		case WaitIdle:
-			if since.IsZero() || sc.hash != last.hash {
-				since = now
-			} else if now.Sub(since) >= o.Idle {
-				return waitOutcome{ok: true, ended: EndedIdle, screen: sc.text()}, nil
-			}
+			return false, ""
+		})
+	sc := newScreen(res.Last)
+	switch {
+	case res.Last.Dead:
+		st := res.Last.DeadStatus
+		w := waitOutcome{ended: EndedExited, status: &st, screen: sc.text()}
+		switch {
+		case o.Wait.Kind == WaitPrompt:
+			w.why = fmt.Errorf("the agent exited with status %d before its prompt appeared", st)
+		case st != 0:
+			w.why = fmt.Errorf("the agent exited with status %d", st)
+		default:
+			w.ok = true
 		}
-		last = sc
-		if !now.Before(deadline) {
-			return waitOutcome{ended: EndedTimeout, screen: sc.text(), why: fmt.Errorf("the agent did not finish within %s", o.Timeout)}, nil
-		}
-		next := min(interval, time.Until(deadline))
-		if o.Wait.Kind == WaitIdle && !since.IsZero() {
-			// Look again when the screen would have been idle long enough.
-			next = min(next, max(time.Until(since.Add(o.Idle)), taskPollMin))
-		}
-		t := time.NewTimer(max(next, 0))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return waitOutcome{ended: EndedFailed, screen: sc.text()}, fmt.Errorf("task: %w", ErrInterrupted)
-		case <-t.C:
-		}
-		interval = min(interval*3/2, taskPollMax)
+		return w, nil
+	case err != nil && ctx.Err() != nil:
+		return waitOutcome{ended: EndedFailed, screen: sc.text()}, fmt.Errorf("task: %w", ErrInterrupted)
+	case err != nil:
+		return waitOutcome{ended: EndedFailed, screen: sc.text()}, fmt.Errorf("watch the agent: %w", err)
+	case res.OK && o.Wait.Kind == WaitPrompt:
+		return waitOutcome{ok: true, ended: EndedMatched, match: res.Match, screen: sc.text()}, nil
+	case res.OK:
+		return waitOutcome{ok: true, ended: EndedIdle, screen: sc.text()}, nil
 	}
+	return waitOutcome{ended: EndedTimeout, screen: sc.text(), why: fmt.Errorf("the agent did not finish within %s", o.Timeout)}, nil
 }
 
 // text is the screen as the report shows it: the rows, with the trailing

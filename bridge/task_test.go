@@ -85,7 +85,8 @@ func (p pane) output() string {
 }
 
 // fakeTmux answers each look with the next scripted pane, the last one
-// forever, and records the argv of each call.
+// forever, and records the argv of each call. A watcher (tmuxcli's bash
+// loop) gets one pane per record until its context ends.
 type fakeTmux struct {
 	mu    sync.Mutex
 	panes []pane
@@ -94,14 +95,30 @@ type fakeTmux struct {
 
 func (f *fakeTmux) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls = append(f.calls, c.Args)
+	f.mu.Unlock()
+	if c.Args[0] != "bash" {
+		fmt.Fprint(c.Stdout, f.next().output())
+		return 0, nil
+	}
+	for {
+		fmt.Fprint(c.Stdout, f.next().output()+"\x1e\n")
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeTmux) next() pane {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	p := f.panes[0]
 	if len(f.panes) > 1 {
 		f.panes = f.panes[1:]
 	}
-	fmt.Fprint(c.Stdout, p.output())
-	return 0, nil
+	return p
 }
 
 func shot(p pane) screen {
@@ -199,6 +216,10 @@ func TestWaitAgent(t *testing.T) {
 			}
 			if len(lines) == 0 {
 				t.Error("no progress was reported")
+			}
+			// The wait is tmuxcli's: one watcher for all its looks.
+			if len(f.calls) != 1 || f.calls[0][0] != "bash" {
+				t.Errorf("calls = %q, want one watcher", f.calls)
 			}
 			// Every look is one tmux call of display-message and a
 			// capture that keeps the trailing spaces programs wrote.

@@ -194,6 +194,9 @@ type CaptureOptions struct {
 	// Rows keeps screen rows as they are instead of joining wrapped lines
 	// (-J), so that row n of the output is row n of the screen.
 	Rows bool
+	// Trailing keeps the trailing spaces of rows (-N), as a program wrote
+	// them: a prompt's "> " keeps its space.
+	Trailing bool
 }
 
 // CaptureArgs captures a pane as text. -J joins wrapped lines and keeps
@@ -211,6 +214,9 @@ func CaptureArgs(target string, o CaptureOptions) []string {
 		a = append(a, "-S", "-", "-E", "-")
 	case o.Lines > 0:
 		a = append(a, "-S", "-"+strconv.Itoa(o.Lines))
+	}
+	if o.Trailing {
+		a = append(a, "-N")
 	}
 	return a
 }

@@ -50,6 +50,17 @@ type WaitResult struct {
 	Match string
 	// Polls is the number of tmux calls the wait made.
 	Polls int
+	// Last is the last look at the pane; Last.Dead when its program ended.
+	Last Snapshot
+}
+
+// Watch hands snapshots of session name, captured with co, to check until
+// check says done (OK, with check's match), the timeout passes (OK false,
+// no error), the pane's program ends (Last.Dead, and an error) or a call
+// fails. The waits below are made of it, and so can a caller's own: one
+// watcher process in the container serves the whole wait.
+func (s *Server) Watch(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Snapshot, time.Time) (bool, string)) (WaitResult, error) {
+	return s.poll(ctx, name, o, co, check)
 }
 
 // poll hands snapshots of target to check until check says done, the
@@ -99,6 +110,7 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 		}
 	}
 	res.Waited = time.Since(start)
+	res.Last = last
 	res.Content = Text(TrimBlank(last.Lines))
 	if err != nil {
 		return res, sessionErr(name, err)
