@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1079,6 +1080,7 @@ type TmuxCmd struct {
 	Kill       TmuxKillCmd       `cmd:"" help:"Kill a session."`
 	Ls         TmuxLsCmd         `cmd:"" help:"List sessions: name, pane id, pid, dead or alive, exit status."`
 	State      TmuxStateCmd      `cmd:"" help:"Say what a session's program is doing: working, idle, waiting or exited."`
+	Log        TmuxLogCmd        `cmd:"" help:"Print what a session started with --log has printed."`
 }
 
 // server is the tmux server the command drives.
@@ -1087,7 +1089,11 @@ func (t *TmuxCmd) server(a *app) (*tmuxcli.Server, error) {
 		return nil, usageError{err}
 	}
 	if t.Local {
-		return &tmuxcli.Server{Runner: a.runner, Socket: t.Socket}, nil
+		dir := a.g.StateDir
+		if dir == "" {
+			dir = bridge.DefaultStateDir()
+		}
+		return &tmuxcli.Server{Runner: a.runner, Socket: t.Socket, LogDir: filepath.Join(dir, "transcripts")}, nil
 	}
 	b, err := a.bridge()
 	if err != nil {
@@ -1143,6 +1149,8 @@ type TmuxNewCmd struct {
 	Size    string        `default:"200x50" placeholder:"WxH" help:"Window size."`
 	History int           `default:"50000" help:"Lines of scrollback (set before the pane is created)."`
 	Ready   time.Duration `default:"10s" help:"How long to wait for the program to draw something."`
+	Log     bool          `help:"Record everything the session prints (tmux log prints it)."`
+	LogMax  int64         `default:"8388608" placeholder:"BYTES" help:"Rotate the record at this size: it keeps the last BYTES to twice that."`
 }
 
 func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
@@ -1160,12 +1168,22 @@ func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
 	if err != nil {
 		return err
 	}
+	if c.LogMax < 1024 {
+		return usageError{fmt.Errorf("tmux new: --log-max must be at least 1024")}
+	}
 	o := tmuxcli.NewOptions{Name: c.Name, Command: c.Cmd, Width: w, Height: h, History: c.History, Env: a.g.Env}
+	if c.Log {
+		o.Transcript, o.TranscriptMax = s.TranscriptPath(c.Name), c.LogMax
+	}
 	pane, drawn, err := s.New(a.ctx, o, c.Ready)
 	if err != nil {
 		return err
 	}
-	if a.asJSON(map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn}) {
+	out := map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn}
+	if o.Transcript != "" {
+		out["transcript"] = o.Transcript
+	}
+	if a.asJSON(out) {
 		return nil
 	}
 	fmt.Fprintln(a.stdout, pane)
@@ -1507,6 +1525,38 @@ func (c *TmuxStateCmd) Run(a *app, t *TmuxCmd) error {
 	}
 	fmt.Fprintf(a.stdout, "%s\t%s\n", st.State, st.Reason)
 	return nil
+}
+
+// TmuxLogCmd prints a session's transcript.
+type TmuxLogCmd struct {
+	Name  string `arg:"" help:"Session name."`
+	Plain bool   `help:"Strip colours, cursor moves and other control sequences."`
+}
+
+func (c *TmuxLogCmd) Run(a *app, t *TmuxCmd) error {
+	if err := tmuxcli.ValidateName(c.Name); err != nil {
+		return usageError{err}
+	}
+	s, err := t.server(a)
+	if err != nil {
+		return err
+	}
+	if !c.Plain && !a.g.JSON {
+		return s.Transcript(a.ctx, c.Name, a.stdout)
+	}
+	var buf bytes.Buffer
+	if err := s.Transcript(a.ctx, c.Name, &buf); err != nil {
+		return err
+	}
+	text := buf.Bytes()
+	if c.Plain {
+		text = tmuxcli.Plain(text)
+	}
+	if a.asJSON(map[string]any{"success": true, "name": c.Name, "path": s.TranscriptPath(c.Name), "content": string(text)}) {
+		return nil
+	}
+	_, err = a.stdout.Write(text)
+	return err
 }
 
 // indexOr is the index of v in s, or def when it is absent.

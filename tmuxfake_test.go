@@ -579,6 +579,18 @@ func (p *fakeTmuxProc) exec(c []string) error {
 	case "run-shell":
 		// Only "run-shell true", which reaps exited children.
 		return nil
+	case "pipe-pane":
+		// Recorded, not run: a scenario puts the transcript in place.
+		f, rest, err := tfFlags(args, "t")
+		if err != nil {
+			return err
+		}
+		s, err := p.find(last(f, "t"))
+		if err != nil {
+			return err
+		}
+		p.appendFile("events.log", fmt.Sprintf("pipe %s %d bytes of command\n", s.Name, len(strings.Join(rest, " "))))
+		return nil
 	case "kill-server":
 		p.st.Sessions = nil
 		return nil

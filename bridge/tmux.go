@@ -11,10 +11,14 @@ import (
 // to start without a UTF-8 locale, and the panes inherit the server's.
 const tmuxLocale = "LANG=C.UTF-8"
 
+// TranscriptDir is where sessions record their output in the container:
+// under its TMPDIR, which snapshots and commits leave out.
+const TranscriptDir = "/workspace/.tmp/dockerbridge-transcripts"
+
 // Tmux returns the tmux server named socket ("" for the default) inside the
 // project's container. Its calls start the container when needed.
 func (b *Bridge) Tmux(socket string) *tmuxcli.Server {
-	return &tmuxcli.Server{Runner: TmuxRunner{b: b}, Socket: socket}
+	return &tmuxcli.Server{Runner: TmuxRunner{b: b}, Socket: socket, LogDir: TranscriptDir}
 }
 
 // TmuxRunner runs tmux argv in the project's container through the same

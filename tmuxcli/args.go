@@ -46,6 +46,11 @@ type NewOptions struct {
 	Height  int
 	History int      // history-limit of the new pane
 	Env     []string // KEY=VALUE for the pane
+	// Transcript, when set, records everything the pane prints in this
+	// file from its first byte (pipe-pane in the same invocation), rotated
+	// at TranscriptMax bytes (zero: DefaultTranscriptMax).
+	Transcript    string
+	TranscriptMax int64
 }
 
 // Defaults for NewOptions' zero values.
@@ -82,6 +87,13 @@ func NewArgs(o NewOptions) []string {
 	}
 	if o.Command != "" {
 		a = append(a, "--", Arg(o.Command))
+	}
+	if o.Transcript != "" {
+		m := o.TranscriptMax
+		if m <= 0 {
+			m = DefaultTranscriptMax
+		}
+		a = append(append(a, ";"), PipeArgs(Target(o.Name), o.Transcript, m)...)
 	}
 	return a
 }

@@ -33,6 +33,9 @@ type Server struct {
 	Config string
 	// CallTimeout bounds each tmux call; zero means DefaultCallTimeout.
 	CallTimeout time.Duration
+	// LogDir is where sessions started with a transcript record it
+	// (TranscriptPath); "" means no transcripts.
+	LogDir string
 	// NewID names buffers and wait-for channels; nil means a random
 	// "db-<16 hex>" each time. Tests set it to get stable names.
 	NewID func() string
