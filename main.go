@@ -423,8 +423,12 @@ func (c *StartCmd) Run(a *app) error {
 
 // ExecCmd runs a command in the container.
 type ExecCmd struct {
-	Stdin   bool     `short:"i" help:"Attach stdin to the command."`
-	Command []string `arg:"" passthrough:"partial" help:"Command line; several words are joined with spaces, as ssh does."`
+	Stdin       bool     `short:"i" help:"Attach stdin to the command."`
+	Cwd         string   `placeholder:"DIR" help:"Working directory of this command: relative to /workspace, or absolute."`
+	ExecEnv     []string `name:"set-env" short:"e" sep:"none" placeholder:"K=V" help:"Environment of this command only (repeatable); --env is the container's."`
+	User        string   `short:"u" placeholder:"NAME|UID[:GID]" help:"Run this command as another user of the container (root, for instance) instead of the project user."`
+	CommandFile string   `name:"command-file" placeholder:"FILE" help:"Read the command from FILE (\"-\": stdin) instead of the arguments; any length."`
+	Command     []string `arg:"" optional:"" passthrough:"partial" help:"Command line; several words are joined with spaces, as ssh does."`
 }
 
 func (c *ExecCmd) Run(a *app) error {
@@ -436,17 +440,29 @@ func (c *ExecCmd) Run(a *app) error {
 	if len(words) > 0 && words[0] == "--" {
 		words = words[1:] // kong passes the separator through
 	}
-	if len(words) == 0 {
+	command := strings.Join(words, " ")
+	switch {
+	case c.CommandFile != "" && len(words) > 0:
+		return usageError{errors.New("exec: give the command either as arguments or with --command-file, not both")}
+	case c.CommandFile == "-" && c.Stdin:
+		return usageError{errors.New("exec: --command-file - reads stdin, which -i would give the command too")}
+	case c.CommandFile != "":
+		text, err := readCommandFile(c.CommandFile, a.stdin)
+		if err != nil {
+			return err
+		}
+		command = text
+	case len(words) == 0:
 		return usageError{errors.New("exec: no command given")}
 	}
-	opt := bridge.ExecOptions{Timeout: a.g.Timeout}
+	opt := bridge.ExecOptions{Timeout: a.g.Timeout, Dir: c.Cwd, Env: c.ExecEnv, User: c.User}
 	if c.Stdin {
 		opt.Stdin = a.stdin
 	}
 	if !a.g.JSON {
 		opt.Stdout, opt.Stderr = a.stdout, a.stderr
 	}
-	res, err := b.Exec(a.ctx, strings.Join(words, " "), opt)
+	res, err := b.Exec(a.ctx, command, opt)
 	if err == nil && res.ExitCode == 255 {
 		err = a.daemonLost()
 	}
@@ -473,6 +489,24 @@ func (c *ExecCmd) Run(a *app) error {
 		return exitCode(124)
 	}
 	return exitCode(res.ExitCode)
+}
+
+// readCommandFile reads an exec's command from a file, or stdin for "-".
+func readCommandFile(name string, stdin io.Reader) (string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("exec: read the command: %w", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", usageError{fmt.Errorf("exec: the command in %s is empty", name)}
+	}
+	return string(b), nil
 }
 
 // daemonLost tells a daemon that died under an exec from a command's own exit

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,9 @@ type call struct {
 	argv  []string
 	needs []string // programs the image must have, besides bash
 	env   []string
+	// user and workdir are docker exec's --user and -w; empty: the
+	// container's.
+	user, workdir string
 	// mark gives every process of the call the exec id in its environment,
 	// so that the kill finds those that left its process tree.
 	mark bool
@@ -153,6 +157,8 @@ func (b *Bridge) run(ctx context.Context, c call) (int, error) {
 			Container:   name,
 			Interactive: c.interactive || c.stdin != nil,
 			Env:         env,
+			User:        c.user,
+			Workdir:     c.workdir,
 			Command:     wrap(runCtx, c),
 		})
 		code, err := b.docker.Stream(runCtx, args, dockercli.Cmd{Stdin: stdin, Stdout: stdout, Stderr: stderr})
@@ -231,6 +237,15 @@ func (b *Bridge) dockerError(args []string, code int, text string, kind error) e
 		e.Msg = fmt.Sprintf("image %s has no bash; dockerbridge runs commands with bash -c in the container", b.cfg.Image)
 	case errors.Is(kind, dockercli.ErrRestarting):
 		e.Msg = restartingMessage(name)
+	case strings.Contains(text, "chdir"):
+		// A -w that the runtime could not enter: the caller's mistake.
+		why := "no such directory"
+		if strings.Contains(strings.ToLower(text), "permission denied") {
+			why = "permission denied"
+		}
+		return fmt.Errorf("working directory %s: %s", args[slices.Index(args, "-w")+1], why)
+	case strings.Contains(text, "unable to find user") || strings.Contains(text, "no matching entries in passwd file"):
+		return fmt.Errorf("user %s: no such user in the container", args[slices.Index(args, "--user")+1])
 	}
 	return e
 }

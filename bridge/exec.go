@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,28 @@ type ExecOptions struct {
 	// Stdout and Stderr, when set, receive the output live and nothing is
 	// captured. Otherwise each stream is captured up to the output cap.
 	Stdout, Stderr io.Writer
+	// Dir is the working directory: relative to /workspace, or absolute.
+	Dir string
+	// Env adds KEY=VALUE pairs to this command's environment.
+	Env []string
+	// User runs the command as NAME or UID[:GID] instead of the project
+	// user.
+	User string
 }
+
+// longCommand is the length from which a command goes on stdin rather than
+// as an argument: Linux refuses a single argument of 128 KiB or more.
+const longCommand = 64 << 10
+
+// longScript runs a command read from the first $1 bytes of stdin, through
+// a file, so that the rest of stdin is the command's own. head -c reads no
+// byte past the count. The file goes as soon as bash has it open; it is
+// made in TMPDIR, else in /tmp.
+const longScript = `f=$(mktemp 2>/dev/null) || f=$(mktemp -p /tmp) || exit 1
+head -c "$1" >"$f" || { rm -f -- "$f"; exit 1; }
+exec 3<"$f"
+rm -f -- "$f"
+exec bash /dev/fd/3`
 
 // ExecResult is the original's execute dict, plus truncated and timed_out.
 type ExecResult struct {
@@ -64,15 +86,44 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 		errBuf = dockercli.NewCapBuffer(b.cfg.OutputCap)
 		stderr = errBuf
 	}
-	code, err := b.run(ctx, call{
+	if err := ValidateEnv(opt.Env); err != nil {
+		return ExecResult{ExitCode: -1}, fmt.Errorf("exec: %w", err)
+	}
+	for _, e := range opt.Env {
+		if strings.HasPrefix(e, ExecIDVar+"=") {
+			return ExecResult{ExitCode: -1}, fmt.Errorf("exec: %s is dockerbridge's own", ExecIDVar)
+		}
+	}
+	if strings.HasPrefix(opt.User, "-") {
+		return ExecResult{ExitCode: -1}, fmt.Errorf("exec: invalid user %q", opt.User)
+	}
+	c := call{
 		argv:    []string{"bash", "-c", command},
+		env:     opt.Env,
+		user:    opt.User,
 		mark:    true,
 		stdin:   opt.Stdin,
 		gate:    opt.Stdin != nil && !seekable(opt.Stdin),
 		stdout:  stdout,
 		stderr:  stderr,
 		timeout: timeout,
-	})
+	}
+	if opt.Dir != "" {
+		c.workdir = path.Join(Workspace, opt.Dir)
+		if path.IsAbs(opt.Dir) {
+			c.workdir = path.Clean(opt.Dir)
+		}
+	}
+	if len(command) >= longCommand {
+		// The command goes first on stdin, the caller's input after it.
+		in := io.Reader(strings.NewReader(command))
+		if opt.Stdin != nil {
+			in = io.MultiReader(in, opt.Stdin)
+		}
+		c.argv = []string{"bash", "-c", longScript, "bash", strconv.Itoa(len(command))}
+		c.stdin, c.gate, c.interactive = in, true, true
+	}
+	code, err := b.run(ctx, c)
 	if errors.Is(err, ErrTimeout) {
 		return ExecResult{
 			ExitCode: -1,
