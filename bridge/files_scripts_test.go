@@ -63,7 +63,7 @@ func TestWriteScriptRemovesStaleTemps(t *testing.T) {
 	me := os.Getpid()
 	live := fmt.Sprintf(".dockerbridge-write.%d.%s.7", me, startTime(t, me))
 	stale := []string{
-		".dockerbridge-write.999999999.1.1",                // no such process
+		".dockerbridge-write.999999999.1.1",               // no such process
 		fmt.Sprintf(".dockerbridge-write.%d.12345.8", me), // the pid, reused since
 		".dockerbridge-write.22.1288024400",               // an older version's name
 	}
