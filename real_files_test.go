@@ -25,6 +25,7 @@ var busyboxScenarios = []string{
 	"fault_write",
 	"files_race",
 	"files_truth",
+	"files_signal",
 }
 
 func init() {
