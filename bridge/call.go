@@ -41,8 +41,10 @@ const missingMark = "dockerbridge-missing "
 // wrapScript is the wrapper: $1 the deadline in seconds (0: none), then the
 // programs the call needs, "--", and the program with its arguments. The
 // deadline ends the program in the container even when the host cannot
-// (a paused container, a lost client): "timeout" uses a real-time timer, so
-// it fires as soon as a paused container resumes.
+// (a paused container, a lost client): coreutils' "timeout" uses a real-time
+// timer, so it fires as soon as a paused container resumes. Busybox's (a
+// link to busybox) is not used: its watcher outlives the program, and would
+// at the deadline kill whatever process has taken the program's pid since.
 const wrapScript = `d=$1; shift
 while [ "$1" != -- ]; do
   command -v "$1" >/dev/null 2>&1 || { printf '` + missingMark + `%s\n' "$1" >&2; exit 127; }
@@ -51,7 +53,11 @@ done
 shift
 printf '\0dockerbridge-start %d\0' "$$"
 printf '\0dockerbridge-start %d\0' "$$" >&2
-if [ "$d" != 0 ] && command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$d" "$@"; fi
+if [ "$d" != 0 ]; then
+  for t in /usr/bin/timeout /bin/timeout; do
+    [ -f "$t" ] && [ ! -L "$t" ] && exec "$t" -s KILL "$d" "$@"
+  done
+fi
 exec "$@"`
 
 // killGrace is how much later than the host's deadline the in-container one
