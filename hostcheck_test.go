@@ -10,11 +10,14 @@ import (
 
 // hostFakes are the tools scripts/hostcheck asks, played from files in
 // $HOSTFAKE: links, docker0 (its addresses; no file: no docker0), networks,
-// iptables and ip6tables.
+// iptables and ip6tables; links.once, when it exists, is the links of one
+// look only.
 var hostFakes = map[string]string{
 	"ip": `#!/bin/sh
 case "$*" in
-"-o link show") cat "$HOSTFAKE/links" ;;
+"-o link show")
+	if [ -e "$HOSTFAKE/links.once" ]; then cat "$HOSTFAKE/links.once"; rm "$HOSTFAKE/links.once"
+	else cat "$HOSTFAKE/links"; fi ;;
 "link show dev docker0") [ -e "$HOSTFAKE/docker0" ] ;;
 "-o addr show dev docker0") cat "$HOSTFAKE/docker0" ;;
 *) echo "fake ip: $*" >&2; exit 2 ;;
@@ -71,7 +74,8 @@ func TestHostCheck(t *testing.T) {
 	run := func(verb string) (string, bool) {
 		t.Helper()
 		cmd := exec.Command("bash", script, verb, filepath.Join(dir, "state"))
-		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "HOSTFAKE="+fake)
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "HOSTFAKE="+fake,
+			"DOCKERBRIDGE_HOSTCHECK_SETTLE=0")
 		out, err := cmd.CombinedOutput()
 		if _, ok := err.(*exec.ExitError); err != nil && !ok {
 			t.Fatal(err)
@@ -90,6 +94,7 @@ func TestHostCheck(t *testing.T) {
 		{"unchanged", func() {}, ""},
 		{"counters move", func() { write("iptables", strings.Replace(rules, "[12:3400]", "[99:12345]", 1)) }, ""},
 		{"a container's veth", func() { write("links", links+"9: veth1a2b@if8: <UP> mtu 1500\n") }, ""},
+		{"a bridge gone a moment later", func() { write("links.once", links+"8: dbt0a1b2c: <UP> mtu 1500\n") }, ""},
 		{"docker0 deleted", func() {
 			write("links", strings.Replace(links, "7: docker0: <UP> mtu 1500\n", "", 1))
 			_ = os.Remove(filepath.Join(fake, "docker0"))
