@@ -567,7 +567,8 @@ func isTerminal(f *os.File) bool {
 
 // ReadCmd prints a file.
 type ReadCmd struct {
-	Path string `arg:"" help:"File to read, relative to /workspace."`
+	Path     string `arg:"" help:"File to read, relative to /workspace."`
+	MaxBytes int64  `name:"max-bytes" placeholder:"N" help:"Fail for a file larger than N bytes, printing none of it (default: 10 MiB with --json, no limit without)."`
 }
 
 func (c *ReadCmd) Run(a *app) error {
@@ -575,10 +576,13 @@ func (c *ReadCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	if !a.g.JSON {
-		return b.ReadTo(a.ctx, c.Path, a.stdout)
+	if c.MaxBytes < 0 {
+		return usageError{errors.New("read: --max-bytes must be a positive number of bytes")}
 	}
-	res, err := b.Read(a.ctx, c.Path)
+	if !a.g.JSON {
+		return b.ReadToLimit(a.ctx, c.Path, a.stdout, c.MaxBytes)
+	}
+	res, err := b.ReadLimit(a.ctx, c.Path, c.MaxBytes)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"strconv"
@@ -461,22 +462,53 @@ func (b *Bridge) ReadTo(ctx context.Context, p string, w io.Writer) error {
 	return scriptError("read", p, code, stderr.String())
 }
 
-// Read returns the file p as text. Content over the output cap, or that is
-// not UTF-8, is an error: JSON could not carry it faithfully.
+// ReadToLimit is ReadTo with a size limit: a file over max bytes fails
+// with ErrTooLarge's kind, and nothing of it is written to w. The content is
+// held in memory up to max. max <= 0 means no limit.
+func (b *Bridge) ReadToLimit(ctx context.Context, p string, w io.Writer, max int64) error {
+	if max <= 0 {
+		return b.ReadTo(ctx, p, w)
+	}
+	buf := &headBuffer{max: int(min(max, math.MaxInt32))}
+	if err := b.ReadTo(ctx, p, buf); err != nil {
+		return err
+	}
+	if buf.over {
+		return tooLarge(p, max, "")
+	}
+	_, err := w.Write(buf.buf)
+	return err
+}
+
+func tooLarge(p string, max int64, hint string) error {
+	return fmt.Errorf("read %s: %w", p, &FileError{KindTooLarge,
+		fmt.Sprintf("file is larger than the limit of %d bytes%s", max, hint)})
+}
+
+// Read returns the file p as text, up to the output cap.
 func (b *Bridge) Read(ctx context.Context, p string) (ReadResult, error) {
-	buf := dockercli.NewCapBuffer(b.cfg.OutputCap)
+	return b.ReadLimit(ctx, p, 0)
+}
+
+// ReadLimit returns the file p as text. Content over max bytes (the output
+// cap if max <= 0), or that is not UTF-8, is an error: JSON could not carry
+// it faithfully.
+func (b *Bridge) ReadLimit(ctx context.Context, p string, max int64) (ReadResult, error) {
+	hint := ""
+	if max <= 0 {
+		max, hint = int64(b.cfg.OutputCap), " (raise it with --max-bytes, or read without --json)"
+	}
+	buf := &headBuffer{max: int(min(max, math.MaxInt32))}
 	if err := b.ReadTo(ctx, p, buf); err != nil {
 		return ReadResult{}, err
 	}
-	if buf.Truncated() {
-		return ReadResult{}, fmt.Errorf("read %s: %w", p, &FileError{KindTooLarge,
-			fmt.Sprintf("file is larger than the limit of %d bytes; read it without --json", b.cfg.OutputCap)})
+	if buf.over {
+		return ReadResult{}, tooLarge(p, max, hint)
 	}
-	content := buf.Bytes("")
-	if !utf8.Valid(content) {
+	if !utf8.Valid(buf.buf) {
 		return ReadResult{}, fmt.Errorf("read %s: %w", p, ErrNotUTF8)
 	}
-	return ReadResult{Success: true, Content: string(content)}, nil
+	return ReadResult{Success: true, Content: string(buf.buf)}, nil
 }
 
 // ListResult is the original's list_files dict, plus truncated.

@@ -294,3 +294,25 @@ func TestFramerNoEndFrameAfterCancel(t *testing.T) {
 	}
 	f.close(t.Context())
 }
+
+// A read limit fails a larger file with kind too_large, printing none of it;
+// JSON reads default to the output cap.
+func TestReadLimit(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e, func(c *Config) { c.OutputCap = 50 })
+	os.WriteFile(filepath.Join(e.ws, "f.txt"), []byte(strings.Repeat("x", 100)), 0o644)
+	var out bytes.Buffer
+	if err := b.ReadToLimit(t.Context(), "f.txt", &out, 99); !errors.Is(err, ErrTooLarge) || out.Len() != 0 {
+		t.Errorf("limit 99: %v, %d bytes out; want too_large and nothing", err, out.Len())
+	}
+	if err := b.ReadToLimit(t.Context(), "f.txt", &out, 100); err != nil || out.Len() != 100 {
+		t.Errorf("limit 100: %v, %d bytes out; want all 100", err, out.Len())
+	}
+	if _, err := b.Read(t.Context(), "f.txt"); ErrorKind(err) != KindTooLarge || !strings.Contains(err.Error(), "limit of 50 bytes") {
+		t.Errorf("JSON read over the cap: %v", err)
+	}
+	if res, err := b.ReadLimit(t.Context(), "f.txt", 100); err != nil || len(res.Content) != 100 {
+		t.Errorf("JSON read with a limit of 100: %v", err)
+	}
+}
