@@ -163,6 +163,13 @@ func TestFileScriptsOnBusybox(t *testing.T) {
 	if code, out, stderr := run(grepScript, "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
 		t.Errorf("grep: exit %d, %q, %s", code, out, stderr)
 	}
+	// busybox's grep -r would follow a symlink to a file outside.
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte("bye from outside\n"), 0o644)
+	os.Symlink(outside, filepath.Join(ws, "new", "link"))
+	if code, out, stderr := run(grepScript, "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
+		t.Errorf("grep with a symlink out: exit %d, %q, %s", code, out, stderr)
+	}
 	if code, _, _ := run(readScript, "", "/workspace/missing"); code != exitNotFound {
 		t.Errorf("read of a missing file: exit %d, want %d", code, exitNotFound)
 	}

@@ -6,7 +6,14 @@
 set -o pipefail
 if cd -P -- "$2" 2>/dev/null; then
   checked
-  grep -rn -e "$3" -- . | head -n "$4"
+  if [[ $(grep -V 2>/dev/null) == *GNU* ]]; then
+    grep -rn -e "$3" -- . | head -n "$4"
+  else
+    # busybox's grep -r reads a symlink to a file wherever it points; find
+    # -type f passes no symlink. (A rename between find and grep can still
+    # swap one in: GNU grep, which opens with O_NOFOLLOW, has no such gap.)
+    find . -type f -exec grep -nH -e "$3" -- {} + | head -n "$4"
+  fi
 else
   [ "$2" = /workspace ] && exit 90
   d=${2%/*}
