@@ -323,3 +323,78 @@ func TestReadLimit(t *testing.T) {
 		t.Errorf("JSON read with a limit of 100: %v", err)
 	}
 }
+
+// swapLoop swaps the directory a and the symlink b until stop closes, with
+// three renames: each instant the name a is the directory, the symlink or
+// nothing. (renameat2's atomic exchange, which testdata/real/files_race
+// uses in a container, is not in package syscall.)
+func swapLoop(t *testing.T, a, b string, stop <-chan struct{}) <-chan int {
+	t.Helper()
+	swaps := make(chan int, 1)
+	tmp := a + ".swap"
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swaps <- n
+				return
+			default:
+			}
+			if os.Rename(a, tmp) == nil && os.Rename(b, a) == nil && os.Rename(tmp, b) == nil {
+				n++
+			}
+		}
+	}()
+	return swaps
+}
+
+// A script resolves its path once: while a directory and a symlink out of
+// the workspace swap places as fast as they can, no read returns the
+// outside file and no write lands outside.
+func TestScriptsRaceSwappedSymlink(t *testing.T) {
+	ws, _ := filepath.EvalSymlinks(t.TempDir())
+	out, _ := filepath.EvalSymlinks(t.TempDir())
+	for _, d := range []string{"race/d", "race/w"} {
+		os.MkdirAll(filepath.Join(ws, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(ws, "race/d/passwd"), []byte("inside\n"), 0o644)
+	os.WriteFile(filepath.Join(out, "passwd"), []byte("SECRET\n"), 0o644)
+	os.Symlink(out, filepath.Join(ws, "race/l"))
+	os.Symlink(out, filepath.Join(ws, "race/wl"))
+
+	stop := make(chan struct{})
+	swaps := swapLoop(t, filepath.Join(ws, "race/d"), filepath.Join(ws, "race/l"), stop)
+	escapes, inside := 0, 0
+	for range 100 {
+		_, stdout, _ := runScript(t, ws, readScript, nil, "0", "/workspace/race/d/passwd")
+		switch stdout {
+		case "SECRET\n":
+			escapes++
+		case "inside\n":
+			inside++
+		}
+	}
+	close(stop)
+	if n := <-swaps; n == 0 {
+		t.Fatal("the swapper never swapped")
+	}
+	if escapes > 0 || inside == 0 {
+		t.Errorf("reads: %d of 100 returned the outside file, %d the inside one; want none and some", escapes, inside)
+	}
+
+	stop = make(chan struct{})
+	swaps = swapLoop(t, filepath.Join(ws, "race/w"), filepath.Join(ws, "race/wl"), stop)
+	for range 100 {
+		runScript(t, ws, writeScript, strings.NewReader("2\nw\n0\n"), "0", "/workspace/race/w/out")
+	}
+	close(stop)
+	<-swaps
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("writes landed outside the workspace: %q", names)
+	}
+}
