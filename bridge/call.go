@@ -269,13 +269,14 @@ func noBash(text string) bool {
 		(strings.Contains(s, "not found") || strings.Contains(s, "no such file"))
 }
 
-// killScript stops, then kills, every process of a call: those whose
-// environment carries the exec id $1 (when given), and those descending
-// from the wrapper's pid $2 (when given), which finds the ones that dropped
-// the id. Stopping first keeps a forking command from outrunning the scan;
-// the scan repeats until it stops nothing new. It uses only bash builtins:
-// a fork per process made it take longer than its deadline in a container
-// with many processes.
+// killScript ends every process of a call: those whose environment carries
+// the exec id $1 (when given), and those descending from the wrapper's pid
+// $2 (when given), which finds the ones that dropped the id. They get
+// SIGTERM first and a moment to clean up (a write's temp file), then are
+// stopped and killed. Stopping first keeps a forking command from
+// outrunning the scan; the scan repeats until it stops nothing new. It uses
+// only bash builtins, but for the one sleep: a fork per process made it
+// take longer than its deadline in a container with many processes.
 const killScript = `id=$1 root=$2
 [ -n "$id" ] && id="` + ExecIDVar + `=$id"
 declare -A parent hit
@@ -302,10 +303,16 @@ scan() {
         [ "$e" = "$id" ] && { hit[$pid]=1; break; }
       done <"/proc/$pid/environ"; } 2>/dev/null
     fi
-    if [ -n "${hit[$pid]:-}" ]; then kill -s STOP "$pid" 2>/dev/null; new=1; fi
+    if [ -n "${hit[$pid]:-}" ]; then kill -s "$sig" "$pid" 2>/dev/null; new=1; fi
   done
   return $((1-new))
 }
+sig=TERM
+if scan; then
+  sleep 0.3 2>/dev/null
+  hit=()
+fi
+sig=STOP
 for i in 1 2 3 4 5; do scan || break; done
 for pid in "${!hit[@]}"; do kill -s KILL "$pid" 2>/dev/null; done
 exit 0`
