@@ -124,6 +124,10 @@ var (
 	ErrTooLarge error = &FileError{KindTooLarge, "file is too large"}
 )
 
+// ErrReserved reports a name of the kind write uses for its temp files,
+// which ls hides, commits leave out and a later write may remove.
+var ErrReserved = errors.New("names starting with " + writeTempPrefix + " are the tool's temp files")
+
 // ErrNotUTF8 reports a file that JSON cannot carry as text.
 var ErrNotUTF8 = errors.New("file is not valid UTF-8 text (read it without --json for the raw bytes)")
 
@@ -242,6 +246,9 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	if strings.HasSuffix(p, "/") {
 		// "newdir/" names a directory: never a file called newdir.
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, ErrIsDir)
+	}
+	if isWriteTemp([]byte(abs)) {
+		return WriteResult{}, fmt.Errorf("write %s: %w", p, ErrReserved)
 	}
 	feed, err := newFramer(ctx, r)
 	if err != nil {

@@ -251,6 +251,12 @@ func TestWriteTrailingSlash(t *testing.T) {
 			t.Errorf("Write(%q) = %v, want ErrIsDir", p, err)
 		}
 	}
+	// The temp files' names are the tool's own.
+	for _, p := range []string{".dockerbridge-write.1.2.3", "sub/.dockerbridge-write.x"} {
+		if _, err := b.Write(t.Context(), p, strings.NewReader("x")); !errors.Is(err, ErrReserved) {
+			t.Errorf("Write(%q) = %v, want ErrReserved", p, err)
+		}
+	}
 	if entries, _ := os.ReadDir(e.ws); len(entries) != 0 {
 		t.Errorf("the workspace holds %d entries, want none", len(entries))
 	}

@@ -215,6 +215,9 @@ func FuzzFileOpArgv(f *testing.F) {
 		if writeErr == nil && strings.HasSuffix(p, "/") {
 			writeErr = ErrIsDir // a trailing slash names a directory
 		}
+		if writeErr == nil && isWriteTemp([]byte(abs)) {
+			writeErr = ErrReserved
+		}
 		ops := []struct {
 			name    string
 			script  string
