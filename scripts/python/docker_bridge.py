@@ -41,6 +41,9 @@ DEFAULT_IMAGE = "luzia-sandbox:latest"
 _GRACE_SECONDS = 60
 # Bound for calls that have no timeout of their own (start, status, ...).
 _CONTROL_SECONDS = 300
+# From this many bytes a command goes to the binary on stdin rather than as
+# an argument, well under Linux's 128 KiB limit on one argument.
+_ARG_COMMAND = 32 << 10
 
 
 # The keys of the original's dicts, per method and outcome.
@@ -165,16 +168,40 @@ class DockerBridge:
             raise RuntimeError(f"Failed to start container: {msg}")
         return bool(data.get("started"))
 
-    def execute(self, command: str, timeout: Optional[int] = None, extras: bool = False) -> Dict[str, Any]:
+    def execute(self, command: str, timeout: Optional[int] = None, extras: bool = False, *,
+                cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                user: Optional[str] = None) -> Dict[str, Any]:
         """
         Run a bash command inside the container.
 
         Returns dict with success, output, error, exit_code (-1 and
         "Command timed out after Ns" on a timeout); with extras=True also
         truncated and timed_out.
+
+        Keywords the original did not have, for this call only: cwd, a
+        directory relative to /workspace or absolute (a missing one is an
+        error naming it); env, a dict of variables (over the container's);
+        user, a name or uid[:gid] of the container (root, for instance)
+        instead of the project user. A command of any length runs.
         """
         timeout = timeout or self.timeout_seconds
-        code, data, stderr = self._run(["exec", "--", command], timeout=timeout)
+        args = ["exec"]
+        if cwd is not None:
+            args.append(f"--cwd={cwd}")
+        for k, v in (env or {}).items():
+            args.append(f"--set-env={k}={v}")
+        if user is not None:
+            args.append(f"--user={user}")
+        stdin = None
+        text = command.encode("utf-8", "surrogateescape")
+        if len(text) >= _ARG_COMMAND or b"\0" in text:
+            # Linux refuses one argument of 128 KiB or more: a long command
+            # goes on stdin.
+            args += ["--command-file", "-"]
+            stdin = text
+        else:
+            args += ["--", command]
+        code, data, stderr = self._run(args, stdin=stdin, timeout=timeout)
         if not (isinstance(data, dict) and "exit_code" in data):
             data = {"success": False, "output": "", "error": _error_text(data, stderr), "exit_code": code or -1}
         return _original(data, "execute", extras)
