@@ -45,6 +45,7 @@ func (c *JobStartCmd) Run(a *app) error {
 	if len(words) == 0 {
 		return usageError{errors.New("job start: no command given")}
 	}
+	a.envPerCall = true // the job gets it
 	b, err := a.bridge()
 	if err != nil {
 		return err

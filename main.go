@@ -83,7 +83,7 @@ type Globals struct {
 	Path      string   `group:"new" placeholder:"DIR" help:"Host directory mounted at /workspace (default: the project user's home); it must exist."`
 	Image     string   `group:"new" default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
 	Mount     []string `group:"new" sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable); a relative SRC is made absolute."`
-	Env       []string `group:"new" sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable)."`
+	Env       []string `group:"new" sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable); exec, tmux new and task also give it to what they run."`
 	Memory    string   `group:"new" default:"2g" help:"Memory limit of a new container."`
 	CPUs      string   `group:"new" name:"cpus" default:"2" help:"CPU limit of a new container."`
 	Network   string   `group:"new" default:"host" help:"Network of a new container."`
@@ -142,6 +142,10 @@ type app struct {
 	// shapes is set for the commands that work in the container (and would
 	// make it): they compare its settings with the call's.
 	shapes bool
+	// envPerCall is set by the commands that give --env to what they run
+	// (exec, tmux new, task), so that a container made with another env is
+	// no reason to warn them.
+	envPerCall bool
 }
 
 // exitCode lets a command end with a code of its own and no error line.
@@ -363,7 +367,11 @@ func (a *app) settle(b *bridge.Bridge) error {
 		}
 		return nil
 	}
-	if diff := b.Drift(a.ctx); len(diff) > 0 {
+	diff := b.Drift(a.ctx)
+	if a.envPerCall {
+		diff = slices.DeleteFunc(diff, func(d string) bool { return strings.HasPrefix(d, bridge.EnvDiff) })
+	}
+	if len(diff) > 0 {
 		fmt.Fprintf(a.stderr, "dockerbridge: %s was made with other settings: %s; they apply only to a new container: add --recreate to remove it and make it anew\n", b.Name(), strings.Join(diff, "; "))
 	}
 	return nil
@@ -425,13 +433,14 @@ func (c *StartCmd) Run(a *app) error {
 type ExecCmd struct {
 	Stdin       bool     `short:"i" help:"Attach stdin to the command."`
 	Cwd         string   `placeholder:"DIR" help:"Working directory of this command: relative to /workspace, or absolute."`
-	ExecEnv     []string `name:"set-env" short:"e" sep:"none" placeholder:"K=V" help:"Environment of this command only (repeatable); --env is the container's."`
+	ExecEnv     []string `name:"set-env" short:"e" sep:"none" placeholder:"K=V" help:"Environment of this command only (repeatable); it wins over --env, which this command gets too."`
 	User        string   `short:"u" placeholder:"NAME|UID[:GID]" help:"Run this command as another user of the container (root, for instance) instead of the project user."`
 	CommandFile string   `name:"command-file" placeholder:"FILE" help:"Read the command from FILE (\"-\": stdin) instead of the arguments; any length."`
 	Command     []string `arg:"" optional:"" passthrough:"partial" help:"Command line; several words are joined with spaces, as ssh does."`
 }
 
 func (c *ExecCmd) Run(a *app) error {
+	a.envPerCall = true // the command gets it
 	b, err := a.bridge()
 	if err != nil {
 		return err
@@ -999,6 +1008,7 @@ type TaskCmd struct {
 }
 
 func (c *TaskCmd) Run(a *app, k *kong.Context) error {
+	a.envPerCall = true // the agent's session gets it
 	wait, err := bridge.ParseTaskWait(c.Wait)
 	if err != nil {
 		return usageError{err}
@@ -1192,6 +1202,7 @@ type TmuxNewCmd struct {
 }
 
 func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
+	a.envPerCall = true // the new pane gets it
 	if err := tmuxcli.ValidateName(c.Name); err != nil {
 		return usageError{err}
 	}

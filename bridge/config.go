@@ -61,6 +61,9 @@ func settingsLabels(s Settings) []string {
 	return []string{FingerprintLabel + "=" + s.Fingerprint(), SettingsLabel + "=" + s.json()}
 }
 
+// EnvDiff opens Diff's line for the environment.
+const EnvDiff = "env "
+
 // Diff lists the settings that differ from want, each as "name: have (asked:
 // want)".
 func (s Settings) Diff(want Settings) []string {
@@ -77,7 +80,7 @@ func (s Settings) Diff(want Settings) []string {
 	add("mounts", strings.Join(s.Mounts, ","), strings.Join(want.Mounts, ","))
 	if !slices.Equal(s.Env, want.Env) {
 		// Values may be secrets: only the names are said.
-		out = append(out, fmt.Sprintf("env %s (asked: %s)", orNone(envNames(s.Env)), orNone(envNames(want.Env))))
+		out = append(out, fmt.Sprintf(EnvDiff+"%s (asked: %s)", orNone(envNames(s.Env)), orNone(envNames(want.Env))))
 	}
 	add("memory", s.Memory, want.Memory)
 	add("cpus", s.CPUs, want.CPUs)

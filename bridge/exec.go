@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,8 @@ type ExecOptions struct {
 	Stdout, Stderr io.Writer
 	// Dir is the working directory: relative to /workspace, or absolute.
 	Dir string
-	// Env adds KEY=VALUE pairs to this command's environment.
+	// Env adds KEY=VALUE pairs to this command's environment, over the
+	// bridge's own Env.
 	Env []string
 	// User runs the command as NAME or UID[:GID] instead of the project
 	// user.
@@ -89,7 +91,8 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 	if err := ValidateEnv(opt.Env); err != nil {
 		return ExecResult{ExitCode: -1}, fmt.Errorf("exec: %w", err)
 	}
-	for _, e := range opt.Env {
+	env := mergeEnv(b.cfg.Env, opt.Env)
+	for _, e := range env {
 		if strings.HasPrefix(e, ExecIDVar+"=") {
 			return ExecResult{ExitCode: -1}, fmt.Errorf("exec: %s is dockerbridge's own", ExecIDVar)
 		}
@@ -99,7 +102,7 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 	}
 	c := call{
 		argv:    []string{"bash", "-c", command},
-		env:     opt.Env,
+		env:     env,
 		user:    opt.User,
 		mark:    true,
 		stdin:   opt.Stdin,
@@ -145,6 +148,28 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 		ExitCode:  code,
 		Truncated: truncated(outBuf) || truncated(errBuf),
 	}, nil
+}
+
+// mergeEnv is base with over's values in place of base's for the same
+// names, and over's other names after it. The container's --env goes to
+// every exec as well: a container made without it, or with other values,
+// would otherwise run the command without them and say nothing.
+func mergeEnv(base, over []string) []string {
+	if len(base) == 0 {
+		return over
+	}
+	out := make([]string, 0, len(base)+len(over))
+	at := map[string]int{}
+	for _, e := range append(slices.Clone(base), over...) {
+		name, _, _ := strings.Cut(e, "=")
+		if i, ok := at[name]; ok {
+			out[i] = e
+			continue
+		}
+		at[name] = len(out)
+		out = append(out, e)
+	}
+	return out
 }
 
 func captured(b *dockercli.CapBuffer) string {

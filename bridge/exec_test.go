@@ -578,3 +578,20 @@ func TestStartWriter(t *testing.T) {
 		})
 	}
 }
+
+// The container's env reaches each exec, and the call's own values win.
+func TestMergeEnv(t *testing.T) {
+	for _, tc := range []struct {
+		base, over, want []string
+	}{
+		{nil, nil, nil},
+		{nil, []string{"A=1"}, []string{"A=1"}},
+		{[]string{"A=1", "B=2"}, nil, []string{"A=1", "B=2"}},
+		{[]string{"A=1", "B=2"}, []string{"B=3", "C=4"}, []string{"A=1", "B=3", "C=4"}},
+		{[]string{"A=1", "A=2"}, []string{"B=x=y"}, []string{"A=2", "B=x=y"}},
+	} {
+		if diff := cmp.Diff(tc.want, mergeEnv(tc.base, tc.over)); diff != "" {
+			t.Errorf("mergeEnv(%q, %q) (-want +got):\n%s", tc.base, tc.over, diff)
+		}
+	}
+}

@@ -67,9 +67,16 @@ const jobControlTimeout = 30 * time.Second
 // exec under timeout, through the door. It returns the script's exit code
 // and its stderr.
 func (b *Bridge) jobCall(ctx context.Context, timeout time.Duration, stdout io.Writer, args ...string) (int, string, error) {
+	return b.jobCallEnv(ctx, timeout, nil, stdout, args...)
+}
+
+// jobCallEnv is jobCall with env added to the script's environment, which
+// a job it starts inherits.
+func (b *Bridge) jobCallEnv(ctx context.Context, timeout time.Duration, env []string, stdout io.Writer, args ...string) (int, string, error) {
 	errb := dockercli.NewCapBuffer(16 << 10)
 	code, err := b.run(ctx, call{
 		argv:    append([]string{"bash", "-c", jobScript, "dockerbridge-job"}, args...),
+		env:     env,
 		stdout:  stdout,
 		stderr:  errb,
 		timeout: timeout,
@@ -141,7 +148,9 @@ func parseJob(name, out string) (Job, error) {
 // ErrJobRunning.
 func (b *Bridge) StartJob(ctx context.Context, name, command string) (Job, error) {
 	var out bytes.Buffer
-	code, stderr, err := b.jobCall(ctx, jobControlTimeout, &out, "start", JobRoot, name, newID(), command)
+	// The job gets the container's --env, as an exec does, also in a
+	// container made without it.
+	code, stderr, err := b.jobCallEnv(ctx, jobControlTimeout, b.cfg.Env, &out, "start", JobRoot, name, newID(), command)
 	if err != nil {
 		return Job{}, fmt.Errorf("job start %s: %w", name, err)
 	}
