@@ -9,7 +9,7 @@
 # (tmux does not always reap a dead pane at once, so its pane-died hook can
 # come late). It saves the history first: a shell whose session is killed
 # runs it too, and could otherwise lose its history while the server goes
-# away; and it asks the server in the background.
+# away.
 # Every name starts with __db_, nothing is echoed, and $? is kept for the
 # prompt.
 __db_rc=$?
@@ -17,7 +17,7 @@ if [ -n "${TMUX_PANE-}" ]; then
   if [ -z "${__db_trap-}" ]; then
     __db_trap=1
     # shellcheck disable=SC2016 # expanded when the trap runs
-    [ -n "$(trap -p EXIT)" ] || trap '__db_rc=$?; history -a 2>/dev/null; (tmux if-shell -F -t "$TMUX_PANE" "#{@db_run}" "set-option -p -t $TMUX_PANE @db_rc $__db_rc ; set-option -p -t $TMUX_PANE @db_exit 1 ; wait-for -S #{@db_run}" >/dev/null 2>&1 &)' EXIT
+    [ -n "$(trap -p EXIT)" ] || trap '__db_rc=$?; history -a 2>/dev/null; __db_ch=$(tmux display-message -p -t "$TMUX_PANE" "#{@db_run}" 2>/dev/null); [ -z "$__db_ch" ] || (tmux set-option -p -t "$TMUX_PANE" @db_rc "$__db_rc" \; set-option -p -t "$TMUX_PANE" @db_exit 1 \; wait-for -S "$__db_ch" >/dev/null 2>&1 &)' EXIT
   fi
   __db_p=${PS1@P}
   __db_p=${__db_p##*$'\n'}
