@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -1435,6 +1436,7 @@ type TmuxRunCmd struct {
 	Name    string `arg:"" help:"Session name or %pane id; its pane must sit at a shell prompt."`
 	Command string `arg:"" optional:"" help:"Shell command line; several lines, heredocs and comments are fine."`
 	From    string `placeholder:"FILE" help:"Read the command from FILE (- for stdin)."`
+	Cwd     string `placeholder:"DIR" help:"Run the command in DIR (relative to /workspace, or absolute; with --local, to the current directory), in a subshell: the session's shell keeps its own directory."`
 }
 
 func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
@@ -1452,6 +1454,13 @@ func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
 	if err != nil {
 		return err
 	}
+	if c.Cwd != "" {
+		dir, err := c.dir(a, t)
+		if err != nil {
+			return err
+		}
+		command = inDir(dir, command)
+	}
 	res, err := s.Run(a.ctx, c.Name, command, tmuxcli.RunOptions{Timeout: a.g.Timeout})
 	if err != nil {
 		return err
@@ -1466,6 +1475,51 @@ func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
 		return exitCode(124)
 	}
 	return exitCode(res.ExitCode)
+}
+
+// inDir is command run in dir, in a subshell, so that the directory is this
+// command's only. A line break before the subshell's end ends a last line
+// that may be a comment or a heredoc; a plain one-line command gets none, so
+// that it stays one line on the screen.
+func inDir(dir, command string) string {
+	command = strings.TrimRight(command, "\n")
+	end := " )"
+	if strings.ContainsAny(command, "\n#\\") {
+		end = "\n)"
+	}
+	return "(cd -- " + tmuxcli.ShellQuote(dir) + " || exit; " + command + end
+}
+
+// dir is --cwd made absolute and checked to be a directory the project
+// user can enter, before anything is typed: a missing one is an error that
+// names it, not a line in the pane.
+func (c *TmuxRunCmd) dir(a *app, t *TmuxCmd) (string, error) {
+	if t.Local {
+		dir, err := filepath.Abs(c.Cwd)
+		if err != nil {
+			return "", err
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("tmux run: working directory %s: no such directory", dir)
+		}
+		return dir, nil
+	}
+	b, err := a.bridge()
+	if err != nil {
+		return "", err
+	}
+	dir := path.Join(bridge.Workspace, c.Cwd)
+	if path.IsAbs(c.Cwd) {
+		dir = path.Clean(c.Cwd)
+	}
+	res, err := b.Exec(a.ctx, "true", bridge.ExecOptions{Dir: dir})
+	if err != nil {
+		return "", fmt.Errorf("tmux run: %w", err)
+	}
+	if !res.Success {
+		return "", fmt.Errorf("tmux run: working directory %s: cannot enter it", dir)
+	}
+	return dir, nil
 }
 
 // TmuxInterruptCmd sends C-c.
