@@ -36,9 +36,16 @@ type fakeRunner struct {
 	noBash bool
 	// watchers counts the watcher processes started.
 	watchers int
+	// procs answers the state calls (n counts them) with the proc line;
+	// nil: they fail, as where bash is missing.
+	procs  func(n int) string
+	nprocs int
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	if len(c.Args) > 5 && c.Args[0] == "bash" && c.Args[1] == "-c" && c.Args[3] == "dockerbridge-state" {
+		return f.state(c)
+	}
 	if len(c.Args) > 5 && c.Args[0] == "bash" && c.Args[1] == "-c" {
 		return f.watch(ctx, c)
 	}
@@ -69,6 +76,21 @@ func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 		_, _ = io.WriteString(c.Stderr, errText)
 	}
 	return code, nil
+}
+
+// state plays the state script: the proc line, then a pane line and the
+// screen.
+func (f *fakeRunner) state(c dockercli.Cmd) (int, error) {
+	f.mu.Lock()
+	n := f.nprocs
+	f.nprocs++
+	f.mu.Unlock()
+	if f.procs == nil {
+		_, _ = io.WriteString(c.Stderr, "bash: No such file or directory\n")
+		return 127, nil
+	}
+	_, _ = io.WriteString(c.Stdout, f.procs(n)+"\n41\t0\t\t997\t/dev/pts/1\t%1\tbash\n$ \n")
+	return 0, nil
 }
 
 // watch plays the watcher: the snapshot call in its argv, answered by reply,
@@ -445,6 +467,44 @@ func TestWaitShellNeedsASettledPrompt(t *testing.T) {
 	}
 	if !res.OK || res.Polls != 5 || res.Match != "user$" {
 		t.Errorf("result = %+v, want the prompt on poll 5", res)
+	}
+}
+
+// A script that printed '$ ' and has not yet started its next command
+// looks like a prompt, on a screen that holds still while the machine is
+// loaded: the shell is in the foreground but busy. /proc tells: wait-shell
+// answers only once the shell is blocked reading the pane's terminal and
+// the screen held still across that look.
+func TestWaitShellConfirmsTheShellReads(t *testing.T) {
+	busy := state("bash", 2, 1, "cost $5 $", "$ ")
+	prompt := state("bash", 7, 2, "cost $5 $", "$ ", "user$ ")
+	screens := []string{busy, busy, busy, busy, busy, prompt, prompt, prompt}
+	f := &fakeRunner{
+		reply: func(n int, c call) (string, string, int) { return screens[min(n, len(screens)-1)], "", 0 },
+		procs: func(n int) string {
+			switch n {
+			case 0: // the script runs: the shell is on the CPU
+				return "proc\t1000\t41\tR\t0\t/dev/pts/1\tbash"
+			case 1: // it forked, and waits for a child not yet in the foreground
+				return "proc\t1000\t41\tS\tdo_wait\t/dev/pts/1\tbash"
+			}
+			return "proc\t1000\t41\tS\tpoll_schedule_timeout.constprop.0\t/dev/pts/1\tbash"
+		},
+	}
+	res, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Match != "user$" || f.nprocs != 3 {
+		t.Errorf("result = %+v after %d state calls, want the prompt after 3", res, f.nprocs)
+	}
+
+	// Where /proc cannot tell (no bash for the state call), the settled
+	// screen is the answer.
+	f = &fakeRunner{reply: func(int, call) (string, string, int) { return busy, "", 0 }}
+	res, err = newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	if err != nil || !res.OK || res.Polls != 2 {
+		t.Errorf("without /proc: %+v, %v; want the prompt on the second look", res, err)
 	}
 }
 

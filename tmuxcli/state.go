@@ -192,6 +192,15 @@ func decideState(r stateRaw, o StateOptions) PaneState {
 // State answers what the program in session name is doing, in one call
 // (one docker exec in a container): exited, waiting, working or idle.
 func (s *Server) State(ctx context.Context, name string, o StateOptions) (PaneState, error) {
+	raw, err := s.readState(ctx, name)
+	if err != nil {
+		return PaneState{}, err
+	}
+	return decideState(raw, o), nil
+}
+
+// readState is what one state call sees of session name.
+func (s *Server) readState(ctx context.Context, name string) (stateRaw, error) {
 	t := Target(name)
 	cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 	defer cancel()
@@ -201,20 +210,33 @@ func (s *Server) State(ctx context.Context, name string, o StateOptions) (PaneSt
 	code, err := s.Runner.Run(cctx, dockercli.Cmd{Args: argv, Stdout: &out, Stderr: errb})
 	if err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {
-			return PaneState{}, fmt.Errorf("tmux state: %w after %s", ErrTimeout, s.callTimeout())
+			return stateRaw{}, fmt.Errorf("tmux state: %w after %s", ErrTimeout, s.callTimeout())
 		}
-		return PaneState{}, fmt.Errorf("tmux state: %w", err)
+		return stateRaw{}, fmt.Errorf("tmux state: %w", err)
 	}
 	if code != 0 {
 		text := errb.String()
 		if _, prog, ok := strings.Cut(text, "dockerbridge-missing "); ok {
-			return PaneState{}, fmt.Errorf("tmux state: %s is not installed", strings.TrimSpace(prog))
+			return stateRaw{}, fmt.Errorf("tmux state: %s is not installed", strings.TrimSpace(prog))
 		}
-		return PaneState{}, sessionErr(name, &Error{Verb: "state", Code: code, Stderr: text, Kind: classify(text)})
+		return stateRaw{}, sessionErr(name, &Error{Verb: "state", Code: code, Stderr: text, Kind: classify(text)})
 	}
-	raw, err := parseState(out.String())
-	if err != nil {
-		return PaneState{}, err
+	return parseState(out.String())
+}
+
+// readingTerminal tells from what /proc said whether the pane's foreground
+// process is a shell blocked reading the pane's terminal, as a shell at its
+// prompt is. known is false where /proc could not tell: no /proc (macOS),
+// or a kernel that hides where processes sleep.
+func readingTerminal(r stateRaw) (reading, known bool) {
+	switch {
+	case r.Dead || r.FgPgid == "" || r.FgComm == "" || r.TTY == "" || r.Fd0 == "":
+		return false, false
+	case !IsShell(r.FgComm) || strings.ContainsAny(r.States, "RD") || r.Fd0 != r.TTY:
+		return false, true
+	case r.Wchan == "" || r.Wchan == "0":
+		// Asleep, but the kernel does not say where.
+		return false, false
 	}
-	return decideState(raw, o), nil
+	return ttyWait(r.Wchan) != "", true
 }

@@ -217,20 +217,47 @@ func (s *Server) WaitIdle(ctx context.Context, name string, o WaitOptions) (Wait
 // follows the cursor; and all of that twice in a row, unchanged. A '$' in a
 // command's output is not at the cursor when the output ends with a line
 // break, and while the command runs the foreground process is not the shell.
+//
+// The screen alone cannot tell a prompt from a script that printed '$ '
+// and is about to start its next command: until that command's exec, the
+// foreground process is still a shell, and on a loaded machine that lasts
+// longer than any interval. So a screen that settled is confirmed by /proc
+// (one state call): the shell must be blocked reading the pane's terminal,
+// and the next look must show the same screen, which the shell drew before
+// it sat down to read. Where /proc cannot tell (no /proc, no bash), the
+// settled screen is the answer.
 func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (WaitResult, error) {
 	prompt := o.Prompt
 	if prompt == nil {
 		prompt = DefaultPrompt
 	}
 	var prev [32]byte
-	var prevOK bool
+	var prevOK, confirmed bool
 	return s.poll(ctx, name, o, CaptureOptions{Rows: true}, func(snap Snapshot, _ time.Time) (bool, string) {
 		h := snap.hash(nil)
 		ok := AtPrompt(snap, prompt)
 		settled := ok && prevOK && h == prev
 		prev, prevOK = h, ok
-		if settled {
+		switch {
+		case !settled:
+			confirmed = false
+			return false, ""
+		case confirmed:
 			return true, PromptLine(snap)
+		}
+		raw, err := s.readState(ctx, name)
+		if err != nil {
+			return true, PromptLine(snap)
+		}
+		reading, known := readingTerminal(raw)
+		switch {
+		case !known:
+			return true, PromptLine(snap)
+		case reading:
+			confirmed = true
+		default:
+			// Busy after all: two more looks before asking again.
+			prevOK = false
 		}
 		return false, ""
 	})
