@@ -79,6 +79,7 @@ type benchReport struct {
 // DOCKERBRIDGE_ORIGINAL pointing at one its columns must have values, and
 // without it they, and the targets measured against it, must say n/a.
 func TestBenchScript(t *testing.T) {
+	skipShortReal(t)
 	if os.Getenv("CI") == "" && os.Getenv("DOCKERBRIDGE_REAL_ENGINE") == "" && os.Getenv("DOCKERBRIDGE_BENCH") == "" {
 		t.Skip("scripts/bench --quick takes a minute or two: set DOCKERBRIDGE_BENCH=1 (scripts/test and CI=true always run it)")
 	}

@@ -67,11 +67,29 @@ func setupCommon(env *testscript.Env) {
 	env.Setenv("DOCKERBRIDGE_STATE_DIR", filepath.Join(env.WorkDir, ".state", "dockerbridge"))
 }
 
-// engineAvailable reports whether a real docker engine with the sandbox image
+// realUnderShort reports whether the real-engine tests run under -short:
+// only when CI or DOCKERBRIDGE_REAL_ENGINE asks for them. -short is the
+// hermetic run: it must not touch the host's engine, whichever answers.
+func realUnderShort() bool {
+	return os.Getenv("CI") != "" || os.Getenv("DOCKERBRIDGE_REAL_ENGINE") != ""
+}
+
+// skipShortReal skips a real-engine test under -short, except under CI or
+// DOCKERBRIDGE_REAL_ENGINE.
+func skipShortReal(t testing.TB) {
+	t.Helper()
+	if testing.Short() && !realUnderShort() {
+		t.Skip("real engine: -short skips it (never under CI=true or DOCKERBRIDGE_REAL_ENGINE)")
+	}
+}
+
+// requireEngine reports whether a real docker engine with the sandbox image
 // answers. Under CI, or when scripts/test asks for the real-engine suite, a
-// missing engine fails the test instead of skipping it.
+// missing engine fails the test instead of skipping it; under -short
+// without either, the test skips without asking the engine.
 func requireEngine(t *testing.T) {
 	t.Helper()
+	skipShortReal(t)
 	err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", "luzia-sandbox:latest").Run()
 	if err == nil {
 		return

@@ -110,6 +110,7 @@ func BenchmarkFramer(b *testing.B) {
 // engine it skips, but never under CI=true or DOCKERBRIDGE_REAL_ENGINE=1.
 func requireEngineB(b *testing.B) {
 	b.Helper()
+	skipShortReal(b)
 	err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", DefaultImage).Run()
 	if err == nil {
 		return

@@ -12,6 +12,16 @@ import (
 	"dockerbridge/dockercli"
 )
 
+// skipShortReal skips a real-engine test or benchmark under -short, the
+// hermetic run, except under CI=true or DOCKERBRIDGE_REAL_ENGINE, which ask
+// for the real engine.
+func skipShortReal(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() && os.Getenv("CI") == "" && os.Getenv("DOCKERBRIDGE_REAL_ENGINE") == "" {
+		tb.Skip("real engine: -short skips it (never under CI=true or DOCKERBRIDGE_REAL_ENGINE)")
+	}
+}
+
 // requireLoadEngine is main_test.go's requireEngine for this package: with no
 // engine it skips, but never under CI=true or DOCKERBRIDGE_REAL_ENGINE=1.
 func requireLoadEngine(t *testing.T) {

@@ -244,6 +244,7 @@ func TestTmuxThroughFakeEngine(t *testing.T) {
 // container is removed when the test ends.
 func realBridge(tb testing.TB) *Bridge {
 	tb.Helper()
+	skipShortReal(tb)
 	if err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", DefaultImage).Run(); err != nil {
 		if os.Getenv("CI") != "" || os.Getenv("DOCKERBRIDGE_REAL_ENGINE") != "" {
 			tb.Fatalf("real engine required (CI or DOCKERBRIDGE_REAL_ENGINE set): %v; run scripts/setup", err)

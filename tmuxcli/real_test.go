@@ -44,6 +44,11 @@ func requireProgram(tb testing.TB, name string) {
 // killed when the test ends.
 func realServer(tb testing.TB) *Server {
 	tb.Helper()
+	// -short is the hermetic run: no host tmux, unless CI or
+	// DOCKERBRIDGE_REAL_ENGINE asks for the real programs.
+	if testing.Short() && os.Getenv("CI") == "" && os.Getenv("DOCKERBRIDGE_REAL_ENGINE") == "" {
+		tb.Skip("host tmux: -short skips it (never under CI=true or DOCKERBRIDGE_REAL_ENGINE)")
+	}
 	requireProgram(tb, "tmux")
 	requireProgram(tb, "bash")
 	var b [4]byte
