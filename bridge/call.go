@@ -244,14 +244,15 @@ func (b *Bridge) dockerError(args []string, code int, text string, kind error) e
 	case errors.Is(kind, dockercli.ErrRestarting):
 		e.Msg = restartingMessage(name)
 	case strings.Contains(text, "chdir"):
-		// A -w that the runtime could not enter: the caller's mistake.
+		// A -w that the runtime could not enter: the caller's mistake, but
+		// docker's refusal still (exec's 125), the command never ran.
 		why := "no such directory"
 		if strings.Contains(strings.ToLower(text), "permission denied") {
 			why = "permission denied"
 		}
-		return fmt.Errorf("working directory %s: %s", args[slices.Index(args, "-w")+1], why)
+		e.Msg = fmt.Sprintf("working directory %s: %s", args[slices.Index(args, "-w")+1], why)
 	case strings.Contains(text, "unable to find user") || strings.Contains(text, "no matching entries in passwd file"):
-		return fmt.Errorf("user %s: no such user in the container", args[slices.Index(args, "--user")+1])
+		e.Msg = fmt.Sprintf("user %s: no such user in the container", args[slices.Index(args, "--user")+1])
 	}
 	return e
 }
