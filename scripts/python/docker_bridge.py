@@ -70,6 +70,14 @@ def _original(data: Dict[str, Any], shape: str, extras: bool) -> Dict[str, Any]:
     return {k: data[k] for k in _KEYS[shape] if k in data}
 
 
+def _failed(result: Dict[str, Any], data: Any, extras: bool) -> Dict[str, Any]:
+    """A file method's failure dict; with extras, also the error's kind
+    (not_found, permission, is_directory, outside, too_large, ...)."""
+    if extras and isinstance(data, dict) and data.get("kind"):
+        result["kind"] = data["kind"]
+    return result
+
+
 class BridgeError(RuntimeError):
     """The dockerbridge binary could not be run or printed no JSON."""
 
@@ -217,21 +225,21 @@ class DockerBridge:
         code, data, stderr = self._run(["write", "--", path], stdin=content.encode("utf-8"))
         if code == 0 and isinstance(data, dict) and data.get("success"):
             return _original(data, "write_file", extras)
-        return {"success": False, "message": f"Failed to write file: {_error_text(data, stderr)}"}
+        return _failed({"success": False, "message": f"Failed to write file: {_error_text(data, stderr)}"}, data, extras)
 
     def read_file(self, path: str, extras: bool = False) -> Dict[str, Any]:
         """Read a file from the container."""
         code, data, stderr = self._run(["read", "--", path])
         if code == 0 and isinstance(data, dict) and data.get("success"):
             return _original(data, "read_file", extras)
-        return {"success": False, "error": _error_text(data, stderr) or "File not found or not readable"}
+        return _failed({"success": False, "error": _error_text(data, stderr) or "File not found or not readable"}, data, extras)
 
     def list_files(self, path: str = ".", pattern: str = "*", extras: bool = False) -> Dict[str, Any]:
         """List files under path whose names match pattern (first 100); truncated with extras=True."""
         code, data, stderr = self._run(["ls", "--pattern", pattern, "--", path])
         if code == 0 and isinstance(data, dict) and data.get("success"):
             return _original(data, "list_files", extras)
-        return {"success": False, "error": _error_text(data, stderr)}
+        return _failed({"success": False, "error": _error_text(data, stderr)}, data, extras)
 
     def grep(self, pattern: str, path: str = ".", extras: bool = False) -> Dict[str, Any]:
         """
