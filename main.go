@@ -488,6 +488,19 @@ func (c *ExecCmd) Run(a *app) error {
 			}
 			return exitCode(125)
 		}
+		if a.g.JSON {
+			// The exec keys, exit_code included, for every failure: a
+			// caller reads one shape. An interrupted command was killed,
+			// as a timed-out one is: -1.
+			code, jsonCode := 1, 1
+			if errors.Is(err, bridge.ErrInterrupted) {
+				code, jsonCode = 130, -1
+			}
+			msg := message(err, a.g.Docker)
+			fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
+			a.printJSON(bridge.ExecResult{Error: msg, ExitCode: jsonCode})
+			return exitCode(code)
+		}
 		return err
 	}
 	if a.g.JSON {
