@@ -1119,6 +1119,9 @@ func printTaskReport(w io.Writer, r bridge.TaskReport) {
 		fmt.Fprintf(w, "commit:   none: %s\n", r.Error)
 	}
 	fmt.Fprintf(w, "duration: %s\n", time.Duration(r.DurationMS)*time.Millisecond)
+	if r.Transcript != "" {
+		fmt.Fprintf(w, "log:      %s (tmux log %s)\n", r.Transcript, r.Session)
+	}
 	fmt.Fprintf(w, "undo:     %s\n", r.Restore)
 	fmt.Fprintln(w, "--- last screen ---")
 	fmt.Fprint(w, r.Screen)

@@ -139,6 +139,9 @@ type TaskReport struct {
 	WaitMS int64 `json:"wait_ms"`
 	// Screen is the agent's last screen.
 	Screen string `json:"screen"`
+	// Transcript is where everything the agent printed is recorded, from
+	// its start (tmux log SESSION prints it); "" for a reused session.
+	Transcript string `json:"transcript,omitempty"`
 	// Restore is the command that undoes the task.
 	Restore string `json:"restore"`
 	Error   string `json:"error,omitempty"`
@@ -211,6 +214,7 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 		rep.Reused = true
 	case old.err == nil || errors.Is(old.err, tmuxcli.ErrNoSession):
 		// Only now, after the snapshot, may a new agent start writing.
+		rep.Transcript = s.TranscriptPath(o.Session)
 		if err := startAgent(ctx, s, o, old.err == nil); err != nil {
 			// A program that ended at once leaves its pane: show why.
 			if sc, lerr := look(context.WithoutCancel(ctx), s, o.Session); lerr == nil {
@@ -284,7 +288,7 @@ func startAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, dead bool
 			return err
 		}
 	}
-	_, _, err := s.New(ctx, tmuxcli.NewOptions{Name: o.Session, Command: o.Agent, Env: o.Env}, taskReady)
+	_, _, err := s.New(ctx, tmuxcli.NewOptions{Name: o.Session, Command: o.Agent, Env: o.Env, Transcript: s.TranscriptPath(o.Session)}, taskReady)
 	return err
 }
 

@@ -47,6 +47,8 @@ start)
   fi
   rm -rf -- "$d"
   mkdir -p -- "$d" || exit 1
+  # Kept out of git status: the jobs' files are in the workspace's tree.
+  [ -e "$root/.gitignore" ] || printf '*\n' >"$root/.gitignore"
   printf '%s\n' "$cmd" >"$d/cmd"
   printf '%s\n' "$id" >"$d/id"
   now >"$d/started"

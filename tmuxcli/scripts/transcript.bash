@@ -8,6 +8,8 @@
 set -u
 f=$1 limit=$2
 mkdir -p -- "${f%/*}" || exit 1
+# Kept out of git status, when the directory is in a repository's tree.
+[ -e "${f%/*}/.gitignore" ] || printf '*\n' >"${f%/*}/.gitignore"
 # A new session starts a new transcript.
 rm -f -- "$f.1"
 : >"$f"
