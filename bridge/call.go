@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	_ "embed"
+
 	"dockerbridge/dockercli"
 )
 
@@ -35,8 +37,13 @@ import (
 // docker client prints.
 const startMark = "\x00dockerbridge-start "
 
-// missingMark is the wrapper's line for a needed program the image lacks.
-const missingMark = "dockerbridge-missing "
+// missingMark is the wrapper's line for a needed program the image lacks;
+// it then exits exitMissing, as bash does for a command it cannot find.
+// This is the wrapper's one exit code of its own.
+const (
+	missingMark = "dockerbridge-missing "
+	exitMissing = 127
+)
 
 // wrapScript is the wrapper: $1 the deadline in seconds (0: none), then the
 // programs the call needs, "--", and the program with its arguments. The
@@ -45,20 +52,12 @@ const missingMark = "dockerbridge-missing "
 // timer, so it fires as soon as a paused container resumes. Busybox's (a
 // link to busybox) is not used: its watcher outlives the program, and would
 // at the deadline kill whatever process has taken the program's pid since.
-const wrapScript = `d=$1; shift
-while [ "$1" != -- ]; do
-  command -v "$1" >/dev/null 2>&1 || { printf '` + missingMark + `%s\n' "$1" >&2; exit 127; }
-  shift
-done
-shift
-printf '\0dockerbridge-start %d\0' "$$"
-printf '\0dockerbridge-start %d\0' "$$" >&2
-if [ "$d" != 0 ]; then
-  for t in /usr/bin/timeout /bin/timeout; do
-    [ -f "$t" ] && [ ! -L "$t" ] && exec "$t" -s KILL "$d" "$@"
-  done
-fi
-exec "$@"`
+//
+// The wrapper prints missingMark and startMark as literals: the tests check
+// that the file holds them.
+//
+//go:embed scripts/wrap.bash
+var wrapScript string
 
 // killGrace is how much later than the host's deadline the in-container one
 // fires: the host's kill, which reaches more processes, comes first.
@@ -233,7 +232,7 @@ func (b *Bridge) dockerError(args []string, code int, text string, kind error) e
 	e := b.docker.Error(args, code, text).(*dockercli.CmdError)
 	name := b.Name()
 	switch {
-	case strings.Contains(text, missingMark):
+	case code == exitMissing && strings.Contains(text, missingMark):
 		_, prog, _ := strings.Cut(text, missingMark)
 		prog, _, _ = strings.Cut(prog, "\n")
 		e.Kind = ErrMissingProgram
@@ -278,45 +277,10 @@ func noBash(text string) bool {
 // outrunning the scan; the scan repeats until it stops nothing new. It uses
 // only bash builtins, but for the one sleep: a fork per process made it
 // take longer than its deadline in a container with many processes.
-const killScript = `id=$1 root=$2
-[ -n "$id" ] && id="` + ExecIDVar + `=$id"
-declare -A parent hit
-scan() {
-  local p pid st e q n new=0
-  parent=()
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    { read -r st <"$p/stat"; } 2>/dev/null || continue
-    st=${st##*) }
-    st=${st#* }
-    parent[$pid]=${st%% *}
-  done
-  for pid in "${!parent[@]}"; do
-    [ "$pid" = "$$" ] && continue
-    [ -n "${hit[$pid]:-}" ] && continue
-    q=$pid n=0
-    while [ -n "$root" ] && [ -n "$q" ] && [ "$q" != 0 ] && [ $n -lt 100 ]; do
-      if [ "$q" = "$root" ]; then hit[$pid]=1; break; fi
-      q=${parent[$q]:-}; n=$((n+1))
-    done
-    if [ -z "${hit[$pid]:-}" ] && [ -n "$id" ]; then
-      { while IFS= read -r -d '' e; do
-        [ "$e" = "$id" ] && { hit[$pid]=1; break; }
-      done <"/proc/$pid/environ"; } 2>/dev/null
-    fi
-    if [ -n "${hit[$pid]:-}" ]; then kill -s "$sig" "$pid" 2>/dev/null; new=1; fi
-  done
-  return $((1-new))
-}
-sig=TERM
-if scan; then
-  sleep 0.3 2>/dev/null
-  hit=()
-fi
-sig=STOP
-for i in 1 2 3 4 5; do scan || break; done
-for pid in "${!hit[@]}"; do kill -s KILL "$pid" 2>/dev/null; done
-exit 0`
+// It names the exec id's variable, ExecIDVar, as a literal.
+//
+//go:embed scripts/kill.bash
+var killScript string
 
 // kill ends every process of a call in the container: by exec id, and by
 // descent from the wrapper's pid. It runs after the caller's context is

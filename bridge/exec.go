@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	_ "embed"
+
 	"dockerbridge/dockercli"
 )
 
@@ -49,11 +51,9 @@ const longCommand = 64 << 10
 // a file, so that the rest of stdin is the command's own. head -c reads no
 // byte past the count. The file goes as soon as bash has it open; it is
 // made in TMPDIR, else in /tmp.
-const longScript = `f=$(mktemp 2>/dev/null) || f=$(mktemp -p /tmp) || exit 1
-head -c "$1" >"$f" || { rm -f -- "$f"; exit 1; }
-exec 3<"$f"
-rm -f -- "$f"
-exec bash /dev/fd/3`
+//
+//go:embed scripts/long.bash
+var longScript string
 
 // ExecResult is the original's execute dict, plus truncated and timed_out.
 type ExecResult struct {

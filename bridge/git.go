@@ -11,15 +11,18 @@ import (
 	"strconv"
 	"strings"
 
+	_ "embed"
+
 	"dockerbridge/dockercli"
 )
 
 // Snapshots and commits run git inside the container, as the project user,
 // so that every object, ref and file they write belongs to that user. The
-// scripts are constants; the caller's message, snapshot id and trailers
-// reach them only as positional arguments.
+// scripts are constant, kept in scripts/*.bash: each is git.bash followed
+// by its own file. The caller's message, snapshot id and trailers reach
+// them only as positional arguments.
 //
-// gitPrelude is shared by every git script:
+// git.bash is shared by every git script:
 //   - safe.directory is passed per invocation, so a workspace whose owner
 //     differs from the project uid ("dubious ownership") works without
 //     touching any git config file;
@@ -28,243 +31,37 @@ import (
 //   - .tmp and .npm, the container's TMPDIR and npm cache, are never
 //     snapshotted, restored or committed: they belong to the container, and
 //     tmux keeps its socket there.
-const gitPrelude = `set -u
-cd /workspace || exit 94
-ident=()
-tmps=()
-trap 'rm -f -- "${tmps[@]}"' EXIT
-# The bracket keeps git add from naming .tmp itself, which it would report
-# as "ignored by one of your .gitignore files" and fail, where it is ignored.
-# A write's temp file (.dockerbridge-write.*) is never content.
-excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*' ':(exclude,top,glob)**/.dockerbridge-write.*')
-g() { git -c safe.directory=/workspace -c core.quotePath=false "${ident[@]}" "$@"; }
-die() { printf '%s\n' "$*" >&2; exit 95; }
-# git allocates and frees zlib's buffers for every object it writes, and
-# glibc hands the memory back to the kernel each time: those brk calls cost
-# more than the hashing (10,000 files: 15 s, 2 s with the heap kept).
-bulk() { MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=16777216 g "$@"; }
+var (
+	//go:embed scripts/git.bash
+	scriptGit string
+	//go:embed scripts/snapshot.bash
+	scriptSnapshot string
+	//go:embed scripts/snapshot-ls.bash
+	scriptSnapshotList string
+	//go:embed scripts/snapshot-diff.bash
+	scriptSnapshotDiff string
+	//go:embed scripts/snapshot-restore.bash
+	scriptSnapshotRestore string
+	//go:embed scripts/commit.bash
+	scriptCommit string
 
-# repo finds the repository at /workspace and sets gd to its git dir. With
-# $1 = 1 it initialises one where there is none, and says so.
-repo() {
-  local out
-  if out=$(g rev-parse --show-toplevel --absolute-git-dir 2>/dev/null); then
-    [ "${out%%$'\n'*}" = /workspace ] || die "the git repository is at ${out%%$'\n'*}, not /workspace"
-    gd=${out#*$'\n'}
-    return 0
-  fi
-  if [ -e .git ]; then
-    g rev-parse --show-toplevel >/dev/null
-    exit 95
-  fi
-  [ "$1" = 1 ] || exit 97
-  g init -q >/dev/null || exit 95
-  echo initialized=1
-  gd=$(g rev-parse --absolute-git-dir) || exit 95
-  # A repository made here should not list the container's own directories
-  # as untracked: git status then matches what a commit takes.
-  printf '/.tmp/\n/.npm/\n' >>"$gd/info/exclude"
-}
+	// $1 is the message.
+	snapshotScript     = scriptGit + scriptSnapshot
+	snapshotListScript = scriptGit + scriptSnapshotList
+	// $1 is the snapshot; see snapshot-diff.bash and snapshot-restore.bash.
+	snapshotDiffScript    = scriptGit + scriptSnapshotDiff
+	snapshotRestoreScript = scriptGit + scriptSnapshotRestore
+	// $1 is the message, the rest are trailers ("Key: value").
+	commitScript = scriptGit + scriptCommit
+)
 
-who() {
-  local have
-  have=$(g config --get-regexp '^user\.(name|email)$' 2>/dev/null)
-  [[ $have == *user.name\ * ]] || ident+=(-c user.name=dockerbridge)
-  [[ $have == *user.email\ * ]] || ident+=(-c user.email=dockerbridge@localhost)
-}
-
-# tmpindex makes a fresh index file name in the git dir and sets idx. An
-# index killed with its writer is swept an hour later.
-tmpindex() {
-  find "$gd" -maxdepth 1 -name 'dockerbridge-index.*' -mmin +60 -delete 2>/dev/null
-  idx=$(mktemp "$gd/dockerbridge-index.XXXXXX") || exit 94
-  tmps+=("$idx" "$idx.lock")
-  rm -f -- "$idx"
-}
-
-# stage fills a temporary index with the working tree, as add -A would the
-# real one: HEAD, the real index and the files stay as they are. Starting
-# from a copy of the real index keeps tracked files that match .gitignore,
-# and lets git skip hashing files whose stat data has not changed; cp -p
-# keeps the index's mtime, which git's check for racily clean files needs.
-# Without a real index (nothing is tracked) the last snapshot's index,
-# minus files ignored since, serves the same purpose. A big-file threshold
-# of one byte streams new blobs into one pack instead of a loose file each:
-# on 10,000 files that is 6 MB on disk instead of 41 MB, and no automatic
-# gc in the user's next commit.
-stage() {
-  tmpindex
-  if [ -s "$gd/index" ]; then
-    cp -p -- "$gd/index" "$idx" || exit 94
-  elif [ -s "$gd/dockerbridge-index" ]; then
-    cp -p -- "$gd/dockerbridge-index" "$idx" || exit 94
-    GIT_INDEX_FILE=$idx g ls-files -z -c -i --exclude-standard |
-      GIT_INDEX_FILE=$idx g update-index -z --force-remove --stdin || exit 95
-  fi
-  GIT_INDEX_FILE=$idx bulk -c core.bigFileThreshold=1 add -A -- . "${excl[@]}" || exit 95
-  if [ ! -s "$gd/index" ]; then
-    cp -p -- "$idx" "$gd/dockerbridge-index.new" && mv -f -- "$gd/dockerbridge-index.new" "$gd/dockerbridge-index"
-  fi
-}
-
-# also adds to the staged index the files of commit $1 that exist but were
-# skipped as ignored: a restore of $1 overwrites them, and a diff against $1
-# should show them changed, not deleted.
-also() {
-  LC_ALL=C comm -z -23 <(g ls-tree -r -z --name-only "$1" | LC_ALL=C sort -z) \
-    <(GIT_INDEX_FILE=$idx g ls-files -z | LC_ALL=C sort -z) |
-    while IFS= read -r -d '' p; do
-      if [ -L "$p" ] || [ -f "$p" ]; then printf '%s\0' "$p"; fi
-    done | GIT_INDEX_FILE=$idx g update-index -z --add --stdin || exit 95
-}
-
-# take records the working tree as refs/dockerbridge/snapshots/<n> and prints
-# its fields, each name prefixed with $2. Its parent is the previous
-# snapshot, else HEAD; snap is set to the new commit. With $3, a commit about
-# to be restored, its files that exist but are ignored now are recorded too,
-# so that the restore, which overwrites them, can be undone.
-take() {
-  local tree last parent n err
-  stage
-  [ -z "${3:-}" ] || also "$3"
-  tree=$(GIT_INDEX_FILE=$idx g write-tree) || exit 95
-  last=0 parent=
-  while read -r n sha; do
-    case $n in '' | *[!0-9]*) continue ;; esac
-    if [ "$n" -gt "$last" ]; then last=$n parent=$sha; fi
-  done < <(g for-each-ref --format='%(refname:lstrip=3) %(objectname)' refs/dockerbridge/snapshots/)
-  if [ -z "$parent" ]; then
-    parent=$(g rev-parse -q --verify 'HEAD^{commit}') || parent=
-  fi
-  snap=$(g commit-tree --no-gpg-sign ${parent:+-p "$parent"} -m "$1" "$tree") || exit 95
-  n=$((last + 1))
-  # An empty old value makes update-ref fail if another snapshot took n.
-  until err=$(g update-ref "refs/dockerbridge/snapshots/$n" "$snap" "" 2>&1); do
-    n=$((n + 1))
-    [ "$n" -le $((last + 20)) ] || die "$err"
-  done
-  printf '%sid=%s\n%ssha=%s\n%stree=%s\n%sparent=%s\n%sfiles=%s\n' \
-    "$2" "$n" "$2" "$snap" "$2" "$tree" "$2" "$parent" "$2" "$(GIT_INDEX_FILE=$idx g ls-files | wc -l)"
-}
-
-# tmpfile makes a temporary file in the git dir and sets tf.
-tmpfile() {
-  tf=$(mktemp "$gd/dockerbridge-list.XXXXXX") || exit 94
-  tmps+=("$tf")
-}
-
-# resolve prints the commit of snapshot $1: a number, or a hex commit id.
-resolve() {
-  local r=$1
-  case $r in
-    '' | *[!0-9a-f]*) exit 96 ;;
-    *[!0-9]*) ;;
-    *) r=refs/dockerbridge/snapshots/$r ;;
-  esac
-  g rev-parse -q --verify "$r^{commit}" || exit 96
-}
-`
-
-// $1 is the message.
-const snapshotScript = gitPrelude + `repo 1
-who
-take "$1" ""
-`
-
-const snapshotListScript = gitPrelude + `repo 0
-g for-each-ref --format='%(refname:lstrip=3)%09%(objectname)%09%(creatordate:iso-strict)%09%(contents:subject)' refs/dockerbridge/snapshots/
-`
-
-// $1 is the snapshot. The temporary index holds the working tree, so the
-// cached diff against the snapshot is the diff to the working tree,
-// untracked files included.
-const snapshotDiffScript = gitPrelude + `repo 0
-s=$(resolve "$1") || exit 96
-stage
-also "$s"
-d=(g diff --cached --no-ext-diff --no-textconv --no-color)
-printf 'sha=%s\nshortstat=%s\n\n' "$s" "$(GIT_INDEX_FILE=$idx "${d[@]}" --shortstat "$s" --)"
-GIT_INDEX_FILE=$idx "${d[@]}" --stat --patch "$s" --
-`
-
-// $1 is the snapshot (s). It first takes a snapshot of the current state
-// (u), then:
-//   - puts the snapshot's .gitignore files in place, so that what counts as
-//     ignored from then on is what the snapshot ignored;
-//   - removes every file that u has and s lacks, unless s's rules ignore it
-//     (it may have been there, ignored, when s was taken);
-//   - writes every file that s has and u lacks or holds differently.
-//
-// A file ignored under the current rules is in u only if s has it, so no
-// ignored file is ever removed. The real index and HEAD are left alone.
-const snapshotRestoreScript = gitPrelude + `repo 0
-who
-s=$(resolve "$1") || exit 96
-printf 'sha=%s\n' "$s"
-take "dockerbridge: before restoring snapshot $1" undo_ "$s"
-u=$snap
-export LC_ALL=C
-tmpindex
-GIT_INDEX_FILE=$idx g read-tree "$s" || exit 95
-changes() { g diff-tree -r -z --name-only --no-renames --diff-filter="$1" "$2" "$3" || exit 95; }
-rules() { grep -z '\(^\|/\)\.gitignore$'; }
-removed=0
-remove() {
-  while IFS= read -r -d '' p; do
-    # A gitlink (an embedded repository) is a directory: leave it.
-    if [ -d "$p" ] && [ ! -L "$p" ]; then continue; fi
-    [ -e "$p" ] || [ -L "$p" ] || continue
-    rm -f -- "$p" || exit 94
-    removed=$((removed + 1))
-    case $p in */*) rmdir -p --ignore-fail-on-non-empty -- "${p%/*}" 2>/dev/null ;; esac
-  done
-}
-tmpfile; gone=$tf
-changes A "$s" "$u" >"$gone"
-remove < <(rules <"$gone")
-rules < <(changes AMT "$u" "$s") | GIT_INDEX_FILE=$idx g checkout-index -f -q -z --stdin || exit 95
-tmpfile; ign=$tf
-GIT_INDEX_FILE=$idx g check-ignore -z --stdin <"$gone" >"$ign"
-[ $? -le 1 ] || exit 95
-remove < <(comm -z -23 <(sort -z "$gone") <(sort -z "$ign"))
-tmpfile; put=$tf
-written=0
-blocked=
-while IFS= read -r -d '' p; do
-  if [ -d "$p" ] && [ ! -L "$p" ] && ! rmdir -- "$p" 2>/dev/null; then
-    blocked=$p
-    continue
-  fi
-  printf '%s\0' "$p"
-  written=$((written + 1))
-done < <(changes AMT "$u" "$s") >"$put"
-GIT_INDEX_FILE=$idx g checkout-index -f -q -z --stdin <"$put" || exit 95
-printf 'removed=%s\nwritten=%s\n' "$removed" "$written"
-[ -z "$blocked" ] || die "cannot restore $blocked: it is a directory that still holds files the snapshot lacks (ignored ones); move them away and restore again"
-`
-
-// $1 is the message, the rest are trailers ("Key: value").
-const commitScript = gitPrelude + `repo 1
-who
-bulk add -A -- . "${excl[@]}" || exit 95
-if g rev-parse -q --verify 'HEAD^{commit}' >/dev/null; then
-  g diff-index --cached --quiet HEAD -- && { echo committed=0; exit 0; }
-else
-  [ -n "$(g ls-files | head -n 1)" ] || { echo committed=0; exit 0; }
-fi
-msg=$1
-shift
-tr=()
-for t in "$@"; do tr+=(--trailer "$t"); done
-g commit -q -m "$msg" "${tr[@]}" || exit 95
-printf 'committed=1\nsha=%s\nshortstat=%s\n' "$(g rev-parse HEAD)" "$(g diff-tree -r --root --no-commit-id --shortstat HEAD)"
-`
-
-// Exit codes of the git scripts, beyond those of the file scripts.
+// The git scripts' exit codes. This is their one table; the scripts use
+// the numbers. 94 is the file scripts' exitSetup, and is read as theirs.
 const (
-	exitGit        = 95 // git failed; its message is on stderr
-	exitNoSnapshot = 96
-	exitNoRepo     = 97
+	exitGitSetup   = exitSetup // a step failed (cd, mktemp, cp); stderr says why
+	exitGit        = 95        // git failed; its message is on stderr
+	exitNoSnapshot = 96        // no such snapshot
+	exitNoRepo     = 97        // /workspace is not a git repository
 )
 
 // SnapshotRef is where snapshot n lives: refs/dockerbridge/snapshots/<n>.

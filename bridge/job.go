@@ -24,7 +24,9 @@ const JobRoot = "/workspace/.tmp/dockerbridge-jobs"
 //go:embed scripts/job.bash
 var jobScript string
 
-// The job script's exit codes.
+// The job script's exit codes, beyond 1 (a step failed) and 2 (an unknown
+// verb), which it explains on stderr. This is their one table. The script
+// names ExecIDVar as a literal, for the job's processes to carry.
 const (
 	jobNoSuch  = 3
 	jobRunning = 4
