@@ -53,8 +53,9 @@ const (
 // link to busybox) is not used: its watcher outlives the program, and would
 // at the deadline kill whatever process has taken the program's pid since.
 //
-// The wrapper prints missingMark and startMark as literals: the tests check
-// that the file holds them.
+// The wrapper prints missingMark and startMark as literals; the tests run
+// it and check them. Its file holds no comment: it travels in the argv of
+// every call, and -v prints it.
 //
 //go:embed scripts/wrap.bash
 var wrapScript string
