@@ -182,13 +182,13 @@ func (b *Bridge) run(ctx context.Context, c call) (int, error) {
 			switch {
 			case runCtx.Err() == nil, c.keep:
 			case st.is():
-				b.kill(ctx, id, st.pidOf(), killTimeout)
+				b.killAs(ctx, c.user, id, st.pidOf(), killTimeout)
 			case id != "":
 				// The mark may have been on its way when the client was
 				// stopped (a Ctrl-C just after the start): kill by id, but
 				// only briefly, since a docker CLI that never answered the
 				// call would not answer the kill either.
-				b.kill(ctx, id, "", unstartedKillTimeout)
+				b.killAs(ctx, c.user, id, "", unstartedKillTimeout)
 			}
 			return -1, ended(err)
 		}
@@ -283,10 +283,18 @@ func noBash(text string) bool {
 //go:embed scripts/kill.bash
 var killScript string
 
-// kill ends every process of a call in the container: by exec id, and by
-// descent from the wrapper's pid. It runs after the caller's context is
-// over, so it gets its own short deadline.
+// kill ends every process of a call run as the container's user.
 func (b *Bridge) kill(ctx context.Context, id, pid string, timeout time.Duration) {
+	b.killAs(ctx, "", id, pid, timeout)
+}
+
+// killAs ends every process of a call in the container: by exec id, and by
+// descent from the wrapper's pid. It runs as the call's user: the
+// container's user cannot signal a call run as another uid (root), and
+// under --harden root has no capability to signal another uid either. It
+// runs after the caller's context is over, so it gets its own short
+// deadline.
+func (b *Bridge) killAs(ctx context.Context, user, id, pid string, timeout time.Duration) {
 	if id == "" && pid == "" {
 		return
 	}
@@ -294,6 +302,7 @@ func (b *Bridge) kill(ctx context.Context, id, pid string, timeout time.Duration
 	defer cancel()
 	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
 		Container: b.Name(),
+		User:      user,
 		Command:   []string{"bash", "-c", killScript, "bash", id, pid},
 	})...)
 }

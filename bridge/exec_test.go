@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,5 +594,30 @@ func TestMergeEnv(t *testing.T) {
 		if diff := cmp.Diff(tc.want, mergeEnv(tc.base, tc.over)); diff != "" {
 			t.Errorf("mergeEnv(%q, %q) (-want +got):\n%s", tc.base, tc.over, diff)
 		}
+	}
+}
+
+// The kill of a command run as another user runs as that user: the
+// container's user could not signal its processes.
+func TestExecTimeoutKillsAsCallUser(t *testing.T) {
+	e := newFakeEngine(t)
+	e.add("luzia-x", true, time.Now())
+	b := newTestBridge(t, e)
+	if _, err := b.Exec(t.Context(), "sleep 30", ExecOptions{Timeout: time.Second, User: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var kills int
+	for _, args := range e.calls {
+		if len(args) > 0 && args[0] == "exec" && slices.Contains(args, killScript) {
+			kills++
+			if i := slices.Index(args, "--user"); i < 0 || args[i+1] != "root" {
+				t.Errorf("kill exec %q runs as the container's user, want --user root", args[:2])
+			}
+		}
+	}
+	if kills != 1 {
+		t.Errorf("%d kill execs, want 1", kills)
 	}
 }
