@@ -49,7 +49,9 @@ const (
 // programs the call needs, "--", and the program with its arguments. The
 // deadline ends the program in the container even when the host cannot
 // (a paused container, a lost client): coreutils' "timeout" uses a real-time
-// timer, so it fires as soon as a paused container resumes. Busybox's (a
+// timer, so it fires as soon as a paused container resumes. It sends
+// SIGTERM first and SIGKILL 2 s later: git removes its
+// index.lock on SIGTERM, never on SIGKILL. Busybox's (a
 // link to busybox) is not used: its watcher outlives the program, and would
 // at the deadline kill whatever process has taken the program's pid since.
 //
@@ -273,8 +275,8 @@ func noBash(text string) bool {
 // killScript ends every process of a call: those whose environment carries
 // the exec id $1 (when given), and those descending from the wrapper's pid
 // $2 (when given), which finds the ones that dropped the id. They get
-// SIGTERM first and a moment to clean up (a write's temp file), then are
-// stopped and killed. Stopping first keeps a forking command from
+// SIGTERM first and up to 2 s to clean up and end (git its
+// index.lock, a write its temp file), then are stopped and killed. Stopping first keeps a forking command from
 // outrunning the scan; the scan repeats until it stops nothing new. It uses
 // only bash builtins, but for the one sleep: a fork per process made it
 // take longer than its deadline in a container with many processes.
@@ -300,11 +302,14 @@ func (b *Bridge) killAs(ctx context.Context, user, id, pid string, timeout time.
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	_, _ = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+	// Not a control call under --timeout: the kill must outlast the
+	// grace it gives the processes, or the caller is told the command
+	// ended while it is still cleaning up.
+	_, _ = b.docker.Stream(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
 		Container: b.Name(),
 		User:      user,
 		Command:   []string{"bash", "-c", killScript, "bash", id, pid},
-	})...)
+	}), dockercli.Cmd{Stdout: io.Discard, Stderr: io.Discard})
 }
 
 // started is whether a call's program has started, and the wrapper's pid.

@@ -32,9 +32,22 @@ scan() {
   done
   return $((1-new))
 }
+# alive: whether a process hit so far has not ended (a zombie has).
+alive() {
+  local pid st
+  for pid in "${!hit[@]}"; do
+    { read -r st <"/proc/$pid/stat"; } 2>/dev/null || continue
+    st=${st##*) }
+    [ "${st%% *}" != Z ] && return 0
+  done
+  return 1
+}
 sig=TERM
 if scan; then
-  sleep 0.3 2>/dev/null
+  for ((i = 0; i < 20; i++)); do
+    sleep 0.1 2>/dev/null
+    alive || break
+  done
   hit=()
 fi
 sig=STOP

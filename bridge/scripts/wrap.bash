@@ -8,7 +8,7 @@ printf '\0dockerbridge-start %d\0' "$$"
 printf '\0dockerbridge-start %d\0' "$$" >&2
 if [ "$d" != 0 ]; then
   for t in /usr/bin/timeout /bin/timeout; do
-    [ -f "$t" ] && [ ! -L "$t" ] && exec "$t" -s KILL "$d" "$@"
+    [ -f "$t" ] && [ ! -L "$t" ] && exec "$t" -k 2 "$d" "$@"
   done
 fi
 exec "$@"
