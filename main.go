@@ -161,10 +161,36 @@ type usageError struct{ error }
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A write to a closed stdout then fails with EPIPE instead of killing
+	// the process at once, so that the command in the container is killed
+	// first (see pipeWatch).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
 
+// errBrokenPipe is the cause of a run whose reader closed stdout.
+var errBrokenPipe = errors.New("stdout closed by its reader")
+
+// pipeWatch cancels the run when its reader stops reading (head -n1): the
+// call then ends as an interrupted one, killed in the container, and the
+// tool exits 141, as a program killed by SIGPIPE does.
+type pipeWatch struct {
+	w      io.Writer
+	cancel context.CancelCauseFunc
+}
+
+func (p *pipeWatch) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if err != nil && errors.Is(err, syscall.EPIPE) {
+		p.cancel(errBrokenPipe)
+	}
+	return n, err
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stdout = &pipeWatch{w: stdout, cancel: cancel}
 	var cli CLI
 	exited := false
 	parser, err := kong.New(&cli,
@@ -210,6 +236,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (a *app) finish(err error) int {
 	var code exitCode
 	var usage usageError
+	if a.ctx != nil && errors.Is(context.Cause(a.ctx), errBrokenPipe) {
+		// Nobody reads the output any more; the shell knows why.
+		return 141
+	}
 	if a.ctx != nil && a.ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, bridge.ErrInterrupted) {
 		// SIGINT or SIGTERM ended a call under way: no "context canceled",
 		// and the exit code of an interrupted exec.
