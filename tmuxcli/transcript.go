@@ -48,9 +48,13 @@ func (s *Server) TranscriptPath(name string) string {
 }
 
 // transcriptRead prints the rotated part, then the current one.
-const transcriptRead = `[ -e "$1" ] || exit 3
-cat -- "$1.1" 2>/dev/null
-cat -- "$1"`
+//
+//go:embed scripts/log.bash
+var transcriptRead string
+
+// transcriptNone is transcriptRead's one exit code of its own: the session
+// has no transcript.
+const transcriptNone = 3
 
 // Transcript writes session name's transcript to w, oldest first: what is
 // left of the rotated part, then the current one. One call.
@@ -72,7 +76,7 @@ func (s *Server) Transcript(ctx context.Context, name string, w io.Writer) error
 	switch code {
 	case 0:
 		return nil
-	case 3:
+	case transcriptNone:
 		return fmt.Errorf("tmux log: session %s has %w (start it with tmux new --log)", name, ErrNoTranscript)
 	}
 	return fmt.Errorf("tmux log %s: exit status %d: %s", name, code, firstLine(errb.String()))

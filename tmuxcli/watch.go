@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	_ "embed"
+
 	"dockerbridge/dockercli"
 )
 
@@ -19,14 +21,9 @@ import (
 // the caller dies (a killed docker client), docker closes it too, so the
 // loop never outlives its reader by more than one interval. A failing tmux
 // call ends the loop with tmux's status.
-const watchScript = `iv=$1
-shift
-while :; do
-	"$@" || exit
-	printf '\036\n'
-	read -r -t "$iv" _
-	[ $? -gt 128 ] || exit 0
-done`
+//
+//go:embed scripts/watch.bash
+var watchScript string
 
 // recordSep ends each snapshot in the watcher's output.
 const recordSep = "\x1e\n"
