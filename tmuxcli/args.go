@@ -1,13 +1,15 @@
 package tmuxcli
 
 import (
+	_ "embed"
 	"fmt"
 	"strconv"
 	"strings"
 )
 
 // The functions in this file build tmux argv and parse tmux output. They are
-// pure: nothing here starts a process.
+// pure: nothing here starts a process, and the one script they use is
+// embedded.
 
 // Target addresses a pane exactly: a %pane id as it is, a session name as
 // "=NAME:" (that session's active pane). The "=" turns off tmux's prefix and
@@ -376,12 +378,33 @@ func RunArgs(target, id string, scrollback int) []string {
 // unless the command set one of its own. A leading space keeps the line out
 // of bash's history where HISTCONTROL has ignorespace.
 func RunScript(command, id, signal string) string {
-	onExit := `__db_rc=$?; printf '\n%s-%s %s exit\n' DBE ` + id + ` "$__db_rc"; ` + signal
-	return " printf '%s-%s\\n' DBS " + id +
-		"; __db_t=$(trap -p EXIT 2>/dev/null); trap " + ShellQuote(onExit) + " EXIT" +
-		"; command eval " + ShellQuote(command) +
-		"; __db_rc=$?; case ${BASH_VERSION-}$(trap -p EXIT 2>/dev/null) in '' | *'DBE " + id + "'*) eval \"${__db_t:-trap - EXIT}\";; esac" +
-		"; printf '\\n%s-%s %s\\n' DBE " + id + ` "$__db_rc"; ` + signal
+	onExit := strings.NewReplacer("@ID@", id, "@SIGNAL@", signal).Replace(runExitLine)
+	return " " + strings.NewReplacer(
+		"@ID@", id, "@SIGNAL@", signal, "@COMMAND@", ShellQuote(command), "@ON_EXIT@", ShellQuote(onExit),
+	).Replace(runLine)
+}
+
+// The line RunScript types and its EXIT trap, kept in scripts/run.bash and
+// scripts/run-exit.bash; oneLine makes each the one line a shell reads.
+var (
+	//go:embed scripts/run.bash
+	runScript string
+	//go:embed scripts/run-exit.bash
+	runExitScript string
+
+	runLine     = oneLine(runScript)
+	runExitLine = oneLine(runExitScript)
+)
+
+// oneLine joins the lines of script, but for comments, with "; ".
+func oneLine(script string) string {
+	var cmds []string
+	for _, l := range strings.Split(script, "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			cmds = append(cmds, l)
+		}
+	}
+	return strings.Join(cmds, "; ")
 }
 
 // SignalCommand is the shell command a pane runs to signal channel id on the

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,6 +28,7 @@ func TestEmbeddedScriptExitCodes(t *testing.T) {
 		{"watch", watchScript, []int{0}}, // and the snapshot command's status
 		{"state", stateScript, []int{127}},
 		{"transcript", transcriptScript, []int{0, 1}},
+		{"run", runScript + runExitScript, nil},
 	} {
 		var got []int
 		for _, m := range re.FindAllStringSubmatch(tc.script, -1) {
@@ -66,5 +68,36 @@ func TestLogScript(t *testing.T) {
 	os.WriteFile(p, []byte("new\n"), 0o600)
 	if code, out := run(p); code != 0 || out != "old\nnew\n" {
 		t.Errorf("exit %d, output %q; want 0 and the rotated part first", code, out)
+	}
+}
+
+// RunScript fills every placeholder of run.bash and run-exit.bash, and
+// makes one line of them: the shell must read it whole before it runs any.
+func TestRunScriptFillsTheTemplate(t *testing.T) {
+	placeholder := regexp.MustCompile(`@[A-Z_]+@`)
+	for _, s := range []string{runScript, runExitScript} {
+		if len(placeholder.FindAllString(s, -1)) == 0 {
+			t.Fatalf("no placeholder in %q", s)
+		}
+	}
+	// A command that names a placeholder keeps it: it is not a template.
+	line := RunScript("echo @ID@ @SIGNAL@", "db-7", "sig")
+	if strings.Contains(line, "\n") {
+		t.Errorf("RunScript is more than one line: %q", line)
+	}
+	if got := placeholder.FindAllString(line, -1); !slices.Equal(got, []string{"@ID@", "@SIGNAL@"}) {
+		t.Errorf("placeholders left in %q: %q", line, got)
+	}
+	if !strings.Contains(line, "command eval 'echo @ID@ @SIGNAL@'") {
+		t.Errorf("the command is not one quoted word after command eval: %q", line)
+	}
+	// The markers the shell prints are the ones RunParse looks for.
+	for _, m := range []string{"printf '%s-%s\\n' DBS db-7", "printf '\\n%s-%s %s\\n' DBE db-7"} {
+		if !strings.Contains(line, m) {
+			t.Errorf("no %q in %q", m, line)
+		}
+	}
+	if StartMarker("db-7") != "DBS-db-7" || EndMarker("db-7") != "DBE-db-7 " {
+		t.Errorf("the markers %q and %q are not what run.bash prints", StartMarker("db-7"), EndMarker("db-7"))
 	}
 }
