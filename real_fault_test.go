@@ -105,6 +105,15 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 		defer r.Close()
 		defer w.Close() // also ends that write if PROG never read it all
 	}
+	// Only a file PROG makes counts: one that an earlier step left (a
+	// killed write's temp file, which the next write sweeps) would have the
+	// signal sent before PROG could even handle it.
+	before := map[string]bool{}
+	if m, _ := filepath.Glob(glob); m != nil {
+		for _, f := range m {
+			before[f] = true
+		}
+	}
 	ts.Check(cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -121,7 +130,7 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if globSize(glob) >= max(minSize, 0) {
+		if globSize(glob, before) >= max(minSize, 0) {
 			break
 		}
 		select {
@@ -165,12 +174,15 @@ func realSigAfter(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// globSize is the size of the largest file matching glob, or -1 if none
-// does.
-func globSize(glob string) int64 {
+// globSize is the size of the largest file matching glob, those in old
+// aside, or -1 if none does.
+func globSize(glob string, old map[string]bool) int64 {
 	size := int64(-1)
 	m, _ := filepath.Glob(glob)
 	for _, f := range m {
+		if old[f] {
+			continue
+		}
 		if fi, err := os.Stat(f); err == nil {
 			size = max(size, fi.Size())
 		}
