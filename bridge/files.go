@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,7 @@ var (
 
 // ErrReserved reports a name of the kind write uses for its temp files,
 // which ls hides, commits leave out and a later write may remove.
-var ErrReserved = errors.New("names starting with " + writeTempPrefix + " are the tool's temp files")
+var ErrReserved = errors.New("names of the form " + writeTempPrefix + "PID.START.N are the tool's temp files")
 
 // ErrNotUTF8 reports a file that JSON cannot carry as text.
 var ErrNotUTF8 = errors.New("file is not valid UTF-8 text (read it without --json for the raw bytes)")
@@ -587,13 +588,19 @@ func (b *Bridge) List(ctx context.Context, p, pattern string) (ListResult, error
 	return res, nil
 }
 
-// isWriteTemp hides the temp file of a write in flight.
+// isWriteTemp hides the temp file of a write in flight. Only the exact
+// name write.bash makes counts: a user's ".dockerbridge-write.notes" is
+// the user's.
 func isWriteTemp(p []byte) bool {
-	return bytes.HasPrefix(p[bytes.LastIndexByte(p, '/')+1:], []byte(writeTempPrefix))
+	return writeTempRE.Match(p[bytes.LastIndexByte(p, '/')+1:])
 }
 
-// writeTempPrefix starts the name of every write's temp file.
+// writeTempPrefix starts the name of every write's temp file:
+// .dockerbridge-write.PID.START.RANDOM, the writer's pid and start time (in
+// clock ticks since boot) and a random number, all in decimal.
 const writeTempPrefix = ".dockerbridge-write."
+
+var writeTempRE = regexp.MustCompile(`^\.dockerbridge-write\.[1-9][0-9]*\.[0-9]+\.[0-9]+$`)
 
 // GrepResult is the original's grep dict. Matches is grep -rn's output.
 type GrepResult struct {

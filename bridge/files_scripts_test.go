@@ -65,9 +65,18 @@ func TestWriteScriptRemovesStaleTemps(t *testing.T) {
 	stale := []string{
 		".dockerbridge-write.999999999.1.1",               // no such process
 		fmt.Sprintf(".dockerbridge-write.%d.12345.8", me), // the pid, reused since
-		".dockerbridge-write.22.1288024400",               // an older version's name
 	}
-	keep := []string{live, ".dockerbridge-write.notes"}
+	// Names the script does not make are the user's, however close: only
+	// a provably abandoned temp file may go.
+	keep := []string{live, ".dockerbridge-write.notes",
+		".dockerbridge-write.2024.01.backup",
+		".dockerbridge-write.1.2",
+		".dockerbridge-write.22.1288024400",
+		".dockerbridge-write.1.02.3",
+		".dockerbridge-write.999999999.1.1.bak",
+		".dockerbridge-write.1.0.5",                   // no start time: cannot be checked
+		".dockerbridge-write.999999999.99999999999.1", // started after the writer
+	}
 	for _, n := range append(slices.Clone(stale), keep...) {
 		os.WriteFile(filepath.Join(ws, n), []byte("partial"), 0o600)
 	}
@@ -252,7 +261,7 @@ func TestWriteTrailingSlash(t *testing.T) {
 		}
 	}
 	// The temp files' names are the tool's own.
-	for _, p := range []string{".dockerbridge-write.1.2.3", "sub/.dockerbridge-write.x"} {
+	for _, p := range []string{".dockerbridge-write.1.2.3", "sub/.dockerbridge-write.4.5.6"} {
 		if _, err := b.Write(t.Context(), p, strings.NewReader("x")); !errors.Is(err, ErrReserved) {
 			t.Errorf("Write(%q) = %v, want ErrReserved", p, err)
 		}

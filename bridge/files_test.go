@@ -409,12 +409,13 @@ func TestReadErrors(t *testing.T) {
 
 func TestListHostileNames(t *testing.T) {
 	e, b := hostileWorkspace(t)
-	os.WriteFile(filepath.Join(e.ws, ".dockerbridge-write.abc123"), nil, 0o600) // a write in flight
+	os.WriteFile(filepath.Join(e.ws, ".dockerbridge-write.123.456.789"), nil, 0o600) // a write in flight
+	os.WriteFile(filepath.Join(e.ws, ".dockerbridge-write.abc123"), nil, 0o600)      // the user's
 	res, err := b.List(t.Context(), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	want := []string{"./.dockerbridge-write.abc123"}
 	for _, n := range hostileNames {
 		want = append(want, "./"+n)
 	}
@@ -428,7 +429,7 @@ func TestListHostileNames(t *testing.T) {
 		path, pattern string
 		want          []string
 	}{
-		{".", "*.txt", without(want, "./--help")},
+		{".", "*.txt", without(without(want, "./--help"), "./.dockerbridge-write.abc123")},
 		{".", "-rf*", []string{"./-rf.txt"}},
 		{".", "$(touch pwned4)*", []string{}},
 		{".", "it's*", []string{"./it's.txt"}},

@@ -8,8 +8,9 @@ tmps=()
 trap 'rm -f -- "${tmps[@]}"' EXIT
 # The bracket keeps git add from naming .tmp itself, which it would report
 # as "ignored by one of your .gitignore files" and fail, where it is ignored.
-# A write's temp file (.dockerbridge-write.*) is never content.
-excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*' ':(exclude,top,glob)**/.dockerbridge-write.*')
+# A write's temp file (.dockerbridge-write.PID.START.N) is never content;
+# another name that starts the same way is the user's.
+excl=(':(exclude,top).tm[p]/*' ':(exclude,top).np[m]/*' ':(exclude,top,glob)**/.dockerbridge-write.[1-9]*.[0-9]*.[0-9]*')
 g() { git -c safe.directory=/workspace -c core.quotePath=false "${ident[@]}" "$@"; }
 die() { printf '%s\n' "$*" >&2; exit 95; }
 # git allocates and frees zlib's buffers for every object it writes, and

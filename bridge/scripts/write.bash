@@ -39,14 +39,20 @@ fi
 
 # A temp file whose writer is gone (killed with its container, say) is
 # removed. Its name holds the writer's pid and start time, so a pid reused
-# since does not keep it, and a live writer's file is left alone.
+# since does not keep it, and a live writer's file is left alone. Only a
+# file that is provably such a temp file goes: exactly the name this script
+# makes, a regular file of this user, from a writer that started before
+# this one. Any other name is the user's, however it looks.
 me=
 if read -r -a st </proc/self/stat 2>/dev/null; then
   me=$$.${st[21]}
-  for f in .dockerbridge-write.[0-9]*.[0-9]*; do
-    [ -f "$f" ] || continue
-    IFS=. read -r _ _ pid start _ <<<"$f"
-    if read -r -a st </proc/"$pid"/stat 2>/dev/null && [ "${st[21]}" = "$start" ]; then
+  re='^\.dockerbridge-write\.([1-9][0-9]{0,9})\.([1-9][0-9]{0,17})\.[0-9]{1,12}$'
+  for f in .dockerbridge-write.[1-9]*.[1-9]*.[0-9]*; do
+    [[ $f =~ $re ]] || continue
+    if [ ! -f "$f" ] || [ -L "$f" ] || [ ! -O "$f" ]; then continue; fi
+    pid=${BASH_REMATCH[1]} start=${BASH_REMATCH[2]}
+    [ "$start" -le "${st[21]}" ] || continue
+    if read -r -a ps </proc/"$pid"/stat 2>/dev/null && [ "${ps[21]}" = "$start" ]; then
       continue
     fi
     rm -f -- "$f"
