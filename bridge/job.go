@@ -65,6 +65,15 @@ type Job struct {
 // jobControlTimeout bounds the job calls that return at once.
 const jobControlTimeout = 30 * time.Second
 
+// jobControl is the deadline of a job call that returns at once: --timeout
+// when it is shorter, as for docker's control calls.
+func (b *Bridge) jobControl() time.Duration {
+	if b.cfg.Timeout > 0 {
+		return min(jobControlTimeout, b.cfg.Timeout)
+	}
+	return jobControlTimeout
+}
+
 // jobCall runs the job script with args in the container, as one docker
 // exec under timeout, through the door. It returns the script's exit code
 // and its stderr.
@@ -152,7 +161,7 @@ func (b *Bridge) StartJob(ctx context.Context, name, command string) (Job, error
 	var out bytes.Buffer
 	// The job gets the container's --env, as an exec does, also in a
 	// container made without it.
-	code, stderr, err := b.jobCallEnv(ctx, jobControlTimeout, b.cfg.Env, &out, "start", JobRoot, name, newID(), command)
+	code, stderr, err := b.jobCallEnv(ctx, b.jobControl(), b.cfg.Env, &out, "start", JobRoot, name, newID(), command)
 	if err != nil {
 		return Job{}, fmt.Errorf("job start %s: %w", name, err)
 	}
@@ -165,7 +174,7 @@ func (b *Bridge) StartJob(ctx context.Context, name, command string) (Job, error
 // Jobs lists the jobs in the container, by name.
 func (b *Bridge) Jobs(ctx context.Context) ([]Job, error) {
 	var out bytes.Buffer
-	code, stderr, err := b.jobCall(ctx, jobControlTimeout, &out, "ls", JobRoot)
+	code, stderr, err := b.jobCall(ctx, b.jobControl(), &out, "ls", JobRoot)
 	if err != nil {
 		return nil, fmt.Errorf("job ls: %w", err)
 	}
@@ -178,7 +187,7 @@ func (b *Bridge) Jobs(ctx context.Context) ([]Job, error) {
 // JobInfo is one job.
 func (b *Bridge) JobInfo(ctx context.Context, name string) (Job, error) {
 	var out bytes.Buffer
-	code, stderr, err := b.jobCall(ctx, jobControlTimeout, &out, "info", JobRoot, name)
+	code, stderr, err := b.jobCall(ctx, b.jobControl(), &out, "info", JobRoot, name)
 	if err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", name, err)
 	}
@@ -195,7 +204,7 @@ func (b *Bridge) JobLogs(ctx context.Context, name string, follow bool, timeout 
 	if follow {
 		f = "1"
 	} else {
-		timeout = jobControlTimeout
+		timeout = b.jobControl()
 	}
 	code, stderr, err := b.jobCall(ctx, timeout, w, "logs", JobRoot, name, f)
 	if err != nil {
@@ -245,7 +254,7 @@ func (b *Bridge) KillJob(ctx context.Context, name string) (Job, error) {
 		b.kill(ctx, j.id, pid, killTimeout)
 	}
 	var out bytes.Buffer
-	code, stderr, err := b.jobCall(ctx, jobControlTimeout, &out, "killed", JobRoot, name)
+	code, stderr, err := b.jobCall(ctx, b.jobControl(), &out, "killed", JobRoot, name)
 	if err != nil {
 		return Job{}, fmt.Errorf("job kill %s: %w", name, err)
 	}

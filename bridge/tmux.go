@@ -18,7 +18,13 @@ const TranscriptDir = "/workspace/.tmp/dockerbridge-transcripts"
 // Tmux returns the tmux server named socket ("" for the default) inside the
 // project's container. Its calls start the container when needed.
 func (b *Bridge) Tmux(socket string) *tmuxcli.Server {
-	return &tmuxcli.Server{Runner: TmuxRunner{b: b}, Socket: socket, LogDir: TranscriptDir}
+	// A tmux call that returns at once gets --timeout when it is shorter
+	// than tmuxcli's default, as docker's control calls do.
+	call := tmuxcli.DefaultCallTimeout
+	if b.cfg.Timeout > 0 {
+		call = min(call, b.cfg.Timeout)
+	}
+	return &tmuxcli.Server{Runner: TmuxRunner{b: b}, Socket: socket, LogDir: TranscriptDir, CallTimeout: call}
 }
 
 // TmuxRunner runs tmux argv in the project's container through the same
