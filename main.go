@@ -220,6 +220,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return (&app{ctx: ctx, stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
 	}
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
+	if err := checkGlobals(&cli.Globals); err != nil {
+		return a.finish(usageError{err})
+	}
 	switch verb, _, _ := strings.Cut(kctx.Command(), " "); verb {
 	case "status", "stop", "rm", "ps", "reap":
 	default:
@@ -422,6 +425,29 @@ func remoteEngine(context string) bool {
 	return host != "" && !strings.HasPrefix(host, "unix://")
 }
 
+// checkGlobals refuses global flags that parse but mean nothing.
+func checkGlobals(g *Globals) error {
+	if g.Timeout <= 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration, such as 30s or 5m", g.Timeout)
+	}
+	if g.Timeout < time.Millisecond {
+		return fmt.Errorf("--timeout %s: want at least 1ms", g.Timeout)
+	}
+	for _, m := range g.Mount {
+		src, rest, _ := strings.Cut(m, ":")
+		dst, _, _ := strings.Cut(rest, ":")
+		if src == "" || dst == "" {
+			return fmt.Errorf("--mount %q: want SRC:DST[:ro], both given", m)
+		}
+	}
+	if g.ContainerPrefix == "" {
+		// An empty prefix would make every labelled container the tool's
+		// own, to reap among others: reap --any-prefix says so on purpose.
+		return errors.New("--container-prefix must not be empty (reap --any-prefix reaches other prefixes)")
+	}
+	return nil
+}
+
 // mountSource makes the source of a --mount SRC:DST[:ro] absolute when it is
 // a relative path: docker takes a relative source for the name of a volume,
 // and would silently mount an empty one. A bare name that is no file or
@@ -555,6 +581,9 @@ func readCommandFile(name string, stdin io.Reader) (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("exec: read the command: %w", err)
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return "", usageError{fmt.Errorf("exec: the command in %s holds a NUL byte, which bash cannot take", name)}
 	}
 	if strings.TrimSpace(string(b)) == "" {
 		return "", usageError{fmt.Errorf("exec: the command in %s is empty", name)}

@@ -240,6 +240,11 @@ func (b *Bridge) dockerError(args []string, code int, text string, kind error) e
 		prog, _, _ = strings.Cut(prog, "\n")
 		e.Kind = ErrMissingProgram
 		e.Msg = fmt.Sprintf("image %s has no %s; this command runs %s in the container", b.cfg.Image, prog, prog)
+	case noBash(text) && envPath(args) != "" && !slices.Contains(b.cfg.Env, envPath(args)):
+		// The command's own PATH (-e) hid bash: the image may well have
+		// it. A PATH of --env is the container's, and the image's case.
+		e.Kind = ErrMissingProgram
+		e.Msg = fmt.Sprintf("bash was not found on the PATH the command runs with (%s); dockerbridge runs commands with bash -c in the container", envPath(args))
 	case noBash(text):
 		e.Kind = ErrMissingProgram
 		e.Msg = fmt.Sprintf("image %s has no bash; dockerbridge runs commands with bash -c in the container", b.cfg.Image)
@@ -261,6 +266,20 @@ func (b *Bridge) dockerError(args []string, code int, text string, kind error) e
 
 func restartingMessage(name string) string {
 	return fmt.Sprintf("container %s is restarting: its main process keeps exiting (see `docker logs %s`)", name, name)
+}
+
+// envPath is the PATH=... a docker exec's argv sets, or "".
+func envPath(args []string) string {
+	p := ""
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-e" && strings.HasPrefix(args[i+1], "PATH=") {
+			p = args[i+1]
+		}
+		if !strings.HasPrefix(args[i], "-") && i > 0 && args[i-1] != "-e" && args[i-1] != "--user" && args[i-1] != "-w" {
+			break // the container's name: the command follows
+		}
+	}
+	return p
 }
 
 // noBash recognises the runtime's failure to find bash: docker's
