@@ -154,6 +154,12 @@ func (b *Bridge) Drift(ctx context.Context) []string {
 	if seen.Fingerprint == fp || slices.Contains(seen.Told, fp) {
 		return nil
 	}
+	// The record outlives a container removed from outside (docker rm -f):
+	// then this call makes it anew, with its own settings, and nothing
+	// differs. Asked only here, where there is something to tell.
+	if _, err := b.docker.Inspect(ctx, "{{.Id}}", b.Name()); errors.Is(err, dockercli.ErrNoSuchContainer) {
+		return nil
+	}
 	seen.Told = append(seen.Told, fp)
 	b.state.saveSeen(name, seen)
 	return seen.Settings.Diff(want)
