@@ -178,3 +178,30 @@ func TestJobScriptSetsTheExecIDVar(t *testing.T) {
 		t.Errorf("the job's environment holds %q, want %q", log, want)
 	}
 }
+
+// A job's pid that another process has taken since (a container restart)
+// does not make the job running: the start time must match too.
+func TestJobScriptPidReused(t *testing.T) {
+	root := t.TempDir()
+	if code, _, stderr := runBash(t, nil, jobScript, "dockerbridge-job", "start", root, "j", newID(), "sleep 60"); code != 0 {
+		t.Fatalf("start: exit %d: %s", code, stderr)
+	}
+	pidFile := filepath.Join(root, "j", "pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	// The job leads a session of its own: end its whole group.
+	t.Cleanup(func() { runBash(t, nil, `kill -KILL -- "-$1"`, "bash", strconv.Itoa(pid)) })
+	if _, out, _ := runBash(t, nil, jobScript, "dockerbridge-job", "info", root, "j"); !strings.HasPrefix(out, "j\trunning\t") {
+		t.Fatalf("info of the job = %q, want running", out)
+	}
+	// The test process, alive, stands for the process that has the pid now.
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := runBash(t, nil, jobScript, "dockerbridge-job", "info", root, "j"); !strings.HasPrefix(out, "j\tlost\t") {
+		t.Errorf("info of a job whose pid was reused = %q, want lost", out)
+	}
+}

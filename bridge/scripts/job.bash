@@ -14,14 +14,33 @@ verb=$1 root=$2
 shift 2
 now() { printf '%(%s)T' -1; }
 
+# starttime prints process $1's start time, in clock ticks since boot, or
+# nothing. The fields are counted after the command's name, which may hold
+# spaces.
+starttime() {
+  local line f
+  { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+  read -r -a f <<<"${line##*) }"
+  printf '%s\n' "${f[19]:-}"
+}
+
 # state prints the state of job directory $1: running, exited, killed or
-# lost (no exit status and no process: the container was restarted).
+# lost (no exit status and no process: the container was restarted). A pid
+# alone proves nothing after a restart, where another process may have it:
+# the process must also have the job's start time.
 state() {
-  local d=$1 pid=''
+  local d=$1 pid='' start=''
   if [ -e "$d/killed" ]; then echo killed; return; fi
   if [ -e "$d/exit" ]; then echo exited; return; fi
   { read -r pid <"$d/pid"; } 2>/dev/null
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo running; else echo lost; fi
+  { read -r start <"$d/pidstart"; } 2>/dev/null
+  if [ -n "$pid" ] && [ -n "$start" ] && [ "$(starttime "$pid")" = "$start" ]; then
+    echo running
+  elif [ -n "$pid" ] && [ ! -e "$d/pidstart" ] && kill -0 "$pid" 2>/dev/null; then
+    echo running # a job from before start times were recorded
+  else
+    echo lost
+  fi
 }
 
 # info prints one job: name, state, exit status, pid, id, started, ended,
@@ -62,7 +81,9 @@ printf "%(%s)T\n" -1 >"$2/ended"'
   ss=()
   command -v setsid >/dev/null 2>&1 && ss=(setsid)
   DOCKERBRIDGE_EXEC_ID=$id "${ss[@]}" bash -c "$runner" dockerbridge-job "$cmd" "$d" </dev/null >/dev/null 2>&1 &
-  printf '%s\n' "$!" >"$d/pid"
+  pid=$!
+  starttime "$pid" >"$d/pidstart"
+  printf '%s\n' "$pid" >"$d/pid"
   info "$d"
   ;;
 ls)
