@@ -260,8 +260,11 @@ type Snapshot struct {
 	Alternate        bool
 	Dead             bool
 	DeadStatus       int
-	PaneID           string
-	Command          string // the foreground process of the pane
+	// StatusKnown is false while tmux has seen the pane's end but not yet
+	// reaped its process: DeadStatus is then not the program's status.
+	StatusKnown bool
+	PaneID      string
+	Command     string // the foreground process of the pane
 	// Lines are the captured lines, as tmux printed them.
 	Lines []string
 }
@@ -286,6 +289,7 @@ func ParseSnapshot(out string) (Snapshot, error) {
 		Alternate: f[5] == "1", Dead: f[6] == "1", PaneID: f[8], Command: f[9],
 	}
 	s.DeadStatus, _ = strconv.Atoi(f[7])
+	s.StatusKnown = f[7] != ""
 	s.Lines = splitLines(rest)
 	return s, nil
 }

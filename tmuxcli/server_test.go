@@ -538,6 +538,25 @@ func TestNewWaitsUntilDrawn(t *testing.T) {
 	}
 }
 
+// A pane whose terminal has closed is dead before tmux has reaped its
+// program: New waits for the status instead of reporting 0.
+func TestNewWaitsForTheDeadStatus(t *testing.T) {
+	f := &fakeRunner{}
+	f.reply = func(n int, c call) (string, string, int) {
+		switch {
+		case n == 0:
+			return "%4\n", "", 0
+		case n < 3:
+			return "0\t0\t0\t200\t50\t0\t1\t\t%4\tsh\n", "", 0
+		}
+		return "0\t0\t0\t200\t50\t0\t1\t6\t%4\tsh\n", "", 0
+	}
+	_, dead, err := newFake(f).New(context.Background(), NewOptions{Name: "b", Command: "sh -c 'exit 6'"}, 5*time.Second)
+	if !dead || err == nil || !strings.Contains(err.Error(), "exited with status 6") {
+		t.Fatalf("New = %v, %v; want the status 6 tmux reports once it has reaped the program", dead, err)
+	}
+}
+
 // TestRunScriptInRealShells runs the script RunScript builds through bash
 // and sh (no tmux: the signal is an echo) for the shapes of command that
 // break other controllers.

@@ -38,8 +38,18 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 		return snap.Dead || len(TrimBlank(snap.Lines)) > 0 || snap.CursorX != 0 || snap.CursorY != 0
 	}
 	var last Snapshot
-	stop := func(snap Snapshot, _ time.Time) bool {
+	var deadSince time.Time
+	stop := func(snap Snapshot, at time.Time) bool {
 		last = snap
+		if snap.Dead && !snap.StatusKnown {
+			// tmux marks a pane dead when its terminal closes and learns
+			// the status only once it reaps the process: wait for that,
+			// briefly, rather than report a status of 0.
+			if deadSince.IsZero() {
+				deadSince = at
+			}
+			return at.Sub(deadSince) >= statusGrace
+		}
 		return drew(snap)
 	}
 	deadline := time.Now().Add(ready)
@@ -51,11 +61,19 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 		return paneID, false, sessionErr(o.Name, err)
 	}
 	if last.Dead {
-		return paneID, true, fmt.Errorf("tmux: session %s: the program exited with status %d: %s",
-			o.Name, last.DeadStatus, strings.TrimSpace(firstLine(Text(TrimBlank(last.Lines)))))
+		status := fmt.Sprintf("with status %d", last.DeadStatus)
+		if !last.StatusKnown {
+			status = "(tmux did not report its status)"
+		}
+		return paneID, true, fmt.Errorf("tmux: session %s: the program exited %s: %s",
+			o.Name, status, strings.TrimSpace(firstLine(Text(TrimBlank(last.Lines)))))
 	}
 	return paneID, drew(last), nil
 }
+
+// statusGrace bounds how long New waits for tmux to reap a dead pane's
+// program and learn its exit status.
+const statusGrace = 2 * time.Second
 
 // SendOptions tune Send.
 type SendOptions struct {
