@@ -230,11 +230,19 @@ func (s *Server) readState(ctx context.Context, name string) (stateRaw, error) {
 // or a kernel that hides where processes sleep.
 func readingTerminal(r stateRaw) (reading, known bool) {
 	switch {
-	case r.Dead || r.FgPgid == "" || r.FgComm == "" || r.TTY == "" || r.Fd0 == "":
+	case r.Dead || r.FgPgid == "" || r.TTY == "":
 		return false, false
-	case !IsShell(r.FgComm) || strings.ContainsAny(r.States, "RD") || r.Fd0 != r.TTY:
+	case r.FgComm == "" || r.Wchan == "":
+		// The foreground process ended while the script read /proc (a
+		// short command the shell ran): the pane was not sitting still.
 		return false, true
-	case r.Wchan == "" || r.Wchan == "0":
+	case !IsShell(r.FgComm) || strings.ContainsAny(r.States, "RD"):
+		return false, true
+	case r.Fd0 != "" && r.Fd0 != r.TTY:
+		// (No fd 0 at all: another user's process, whose fds are closed
+		// to this one.)
+		return false, true
+	case r.Wchan == "0":
 		// Asleep, but the kernel does not say where.
 		return false, false
 	}

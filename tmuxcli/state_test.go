@@ -140,3 +140,33 @@ func TestStateScript(t *testing.T) {
 		t.Errorf("missing tmux: code %d, err %v, stderr %q", code, err, errb.String())
 	}
 }
+
+// What /proc says of the foreground process decides whether a settled
+// prompt on the screen is a shell waiting for a line.
+func TestReadingTerminal(t *testing.T) {
+	base := stateRaw{FgPgid: "41", States: "S", Wchan: "poll_schedule_timeout.constprop.0", Fd0: "/dev/pts/1",
+		TTY: "/dev/pts/1", FgComm: "bash"}
+	with := func(f func(*stateRaw)) stateRaw { r := base; f(&r); return r }
+	for _, tc := range []struct {
+		name           string
+		raw            stateRaw
+		reading, known bool
+	}{
+		{"readline waits for a key", base, true, true},
+		{"dash reads the terminal", with(func(r *stateRaw) { r.FgComm, r.Wchan = "sh", "wait_woken" }), true, true},
+		{"the shell runs", with(func(r *stateRaw) { r.States, r.Wchan = "R", "0" }), false, true},
+		{"the shell waits for a child", with(func(r *stateRaw) { r.Wchan = "do_wait" }), false, true},
+		{"a forked child not yet exec'd", with(func(r *stateRaw) { r.States = "SR" }), false, true},
+		{"a command in the foreground", with(func(r *stateRaw) { r.FgComm, r.Wchan = "sleep", "hrtimer_nanosleep" }), false, true},
+		{"the foreground ended during the look", with(func(r *stateRaw) { r.FgComm, r.Wchan, r.Fd0 = "", "", "" }), false, true},
+		{"input from elsewhere", with(func(r *stateRaw) { r.Fd0 = "/dev/null" }), false, true},
+		{"another user's shell", with(func(r *stateRaw) { r.Fd0 = "" }), true, true},
+		{"no /proc", stateRaw{TTY: "/dev/ttys001"}, false, false},
+		{"a kernel that hides wchan", with(func(r *stateRaw) { r.Wchan = "0" }), false, false},
+	} {
+		reading, known := readingTerminal(tc.raw)
+		if reading != tc.reading || known != tc.known {
+			t.Errorf("%s: reading %v, known %v; want %v, %v", tc.name, reading, known, tc.reading, tc.known)
+		}
+	}
+}
