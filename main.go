@@ -532,6 +532,13 @@ func (c *ExecCmd) Run(a *app) error {
 	if err == nil && res.ExitCode == 255 {
 		err = a.daemonLost()
 	}
+	// A daemon killed before the command's start reached the client leaves
+	// the same silent 255, with no start seen: ask the daemon too.
+	if ce := (*dockercli.CmdError)(nil); errors.As(err, &ce) && ce.Code == 255 && ce.Kind == nil && strings.TrimSpace(ce.Stderr) == "" {
+		if lost := a.daemonLost(); lost != nil {
+			err = lost
+		}
+	}
 	if err != nil {
 		var cmdErr *dockercli.CmdError
 		if errors.As(err, &cmdErr) || errors.Is(err, dockercli.ErrNotFound) {
