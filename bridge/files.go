@@ -169,16 +169,12 @@ func displayPath(p, abs string) string {
 
 // script runs a file script with the path check flag and args.
 func (b *Bridge) script(ctx context.Context, script string, c dockercli.Cmd, interactive bool, args ...string) (int, error) {
-	return b.inContainer(ctx, dockercli.ExecSpec{Interactive: interactive, Command: b.scriptArgv(script, args...)}, c)
-}
-
-// scriptArgv is the container argv of a file script.
-func (b *Bridge) scriptArgv(script string, args ...string) []string {
 	allow := "0"
 	if b.cfg.AllowOutside {
 		allow = "1"
 	}
-	return append([]string{"bash", "-c", script, "bash", allow}, args...)
+	cmd := append([]string{"bash", "-c", script, "bash", allow}, args...)
+	return b.inContainer(ctx, dockercli.ExecSpec{Interactive: interactive, Command: cmd}, c)
 }
 
 // scriptError maps a script's exit code to an error about p.
@@ -261,15 +257,7 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	}
 	ready := &readyWriter{ready: feed.start}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	// A write cut short is left to end by itself rather than killed: its
-	// script waits on nothing but its input, so once the docker client is
-	// gone it reads the input's end, and its EXIT trap removes the temp
-	// file. Killed, it would leave the temp file behind until the next
-	// write in that directory swept it.
-	code, err := b.run(ctx, call{
-		argv: b.scriptArgv(writeScript, abs), mark: true, interactive: true, keep: true,
-		stdin: feed.r, stdout: ready, stderr: stderr,
-	})
+	code, err := b.script(ctx, writeScript, dockercli.Cmd{Stdin: feed.r, Stdout: ready, Stderr: stderr}, true, abs)
 	n, ferr := feed.close(ctx)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
