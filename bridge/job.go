@@ -246,15 +246,17 @@ func (b *Bridge) KillJob(ctx context.Context, name string) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
+	killed := "0"
 	if j.State == JobRunning && (j.id != "" || j.PID > 0) {
 		pid := ""
 		if j.PID > 0 {
 			pid = strconv.Itoa(j.PID)
 		}
 		b.kill(ctx, j.id, pid, killTimeout)
+		killed = "1"
 	}
 	var out bytes.Buffer
-	code, stderr, err := b.jobCall(ctx, b.jobControl(), &out, "killed", JobRoot, name)
+	code, stderr, err := b.jobCall(ctx, b.jobControl(), &out, "killed", JobRoot, name, killed)
 	if err != nil {
 		return Job{}, fmt.Errorf("job kill %s: %w", name, err)
 	}

@@ -205,3 +205,26 @@ func TestJobScriptPidReused(t *testing.T) {
 		t.Errorf("info of a job whose pid was reused = %q, want lost", out)
 	}
 }
+
+// The kill's SIGTERM can let a job's runner record the status it died with
+// before the kill is recorded: a job that was running when the kill began
+// is killed, status 137, all the same; one that had ended keeps its status.
+func TestJobScriptKilledAfterItsOwnStatus(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct{ running, want string }{{"1", "j\tkilled\t137\t"}, {"0", "j\texited\t143\t"}} {
+		d := filepath.Join(root, "j")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range map[string]string{"cmd": "sleep 60\n", "exit": "143\n", "ended": "1\n"} {
+			if err := os.WriteFile(filepath.Join(d, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = os.Remove(filepath.Join(d, "killed"))
+		code, out, stderr := runBash(t, nil, jobScript, "dockerbridge-job", "killed", root, "j", tc.running)
+		if code != 0 || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("killed j %s: exit %d, %q (%s); want %q", tc.running, code, out, stderr, tc.want)
+		}
+	}
+}

@@ -135,12 +135,16 @@ wait)
   ;;
 killed)
   # After the kill: a job that had not ended gets 137, as a shell reports
-  # a process killed by SIGKILL.
+  # a process killed by SIGKILL. $2 is 1 when the job was running as the
+  # kill began: the kill's SIGTERM may have let the runner record a status
+  # of its own on the way down, and the job is killed all the same.
   d=$root/$1
   [ -e "$d/cmd" ] || exit 3
-  if [ "$(state "$d")" != exited ]; then
+  if [ "${2:-}" = 1 ] || [ "$(state "$d")" != exited ]; then
     : >"$d/killed"
-    [ -e "$d/exit" ] || printf '137\n' >"$d/exit"
+    if [ "${2:-}" = 1 ] || [ ! -e "$d/exit" ]; then
+      printf '137\n' >"$d/exit.new" && mv -f "$d/exit.new" "$d/exit"
+    fi
     [ -e "$d/ended" ] || now >"$d/ended"
   fi
   info "$d"
