@@ -34,6 +34,9 @@ esac
 // docker0, a network, a link or a rule is gone or added.
 func TestHostCheck(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs bash: CI runs on Linux with bash and /proc, where this is never skipped")
+		}
 		t.Skip("needs bash")
 	}
 	script, err := filepath.Abs(filepath.Join("scripts", "hostcheck"))

@@ -14,6 +14,9 @@ import (
 func TestInDir(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no bash on this host: CI runs on Linux with bash and /proc, where this is never skipped")
+		}
 		t.Skip("no bash on this host")
 	}
 	dir := filepath.Join(t.TempDir(), "it's here")

@@ -130,6 +130,9 @@ func procEnviron(pid int, kv string) bool {
 // the door sets: a process that carries it dies, one with another id lives.
 func TestKillScriptFindsTheExecIDVar(t *testing.T) {
 	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no /proc: CI runs on Linux with bash and /proc, where this is never skipped")
+		}
 		t.Skip("no /proc")
 	}
 	id := newID()

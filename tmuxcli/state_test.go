@@ -100,9 +100,15 @@ func TestDecideState(t *testing.T) {
 // foreground group. A missing tmux is named, with exit 127.
 func TestStateScript(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no bash: CI runs on Linux with bash and /proc, where this is never skipped")
+		}
 		t.Skip("no bash")
 	}
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no /proc on this host: CI runs on Linux with bash and /proc, where this is never skipped")
+		}
 		t.Skip("no /proc on this host")
 	}
 	dir := t.TempDir()
