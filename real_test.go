@@ -108,7 +108,10 @@ func removeContainers(project string) error {
 		return fmt.Errorf("cleanup: list containers: %w", err)
 	}
 	var ids []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	// Only the final newline goes: trimming all space would take the empty
+	// label field, and with it the tab, off the last line, and the oldest
+	// container, often an unlabelled one a script made, would be skipped.
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) != 3 {
 			continue
