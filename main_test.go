@@ -1,6 +1,7 @@
 package main
 
 import (
+	"dockerbridge/dockercli/dockertest"
 	"flag"
 	"os"
 	"os/exec"
@@ -17,8 +18,8 @@ var update = flag.Bool("update", false, "rewrite testscript cmp files with the a
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"dockerbridge": func() { os.Exit(Main()) },
-		"fakedocker":   func() { os.Exit(fakeDocker()) },
-		"fakehost":     func() { os.Exit(fakeHost()) },
+		"fakedocker":   func() { os.Exit(dockertest.Main()) },
+		"fakehost":     func() { os.Exit(dockertest.HostMain()) },
 	})
 }
 
@@ -31,7 +32,7 @@ func TestScript(t *testing.T) {
 		RequireUniqueNames:  true,
 		UpdateScripts:       *update,
 		Setup:               setupHermetic,
-		Cmds:                fakeCmds,
+		Cmds:                scriptCmds(),
 	})
 }
 
@@ -54,9 +55,7 @@ func setupHermetic(env *testscript.Env) error {
 	}
 	env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 	setupCommon(env)
-	env.Setenv("FAKEDOCKER_STATE", filepath.Join(env.WorkDir, ".fakedocker"))
-	env.Setenv("FAKEDOCKER_LOG", filepath.Join(env.WorkDir, "docker.log"))
-	env.Defer(func() { checkCanned(env) })
+	dockertest.Setup(env)
 	return nil
 }
 
