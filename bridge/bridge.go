@@ -60,6 +60,14 @@ type Bridge struct {
 	docker *dockercli.Client
 	sys    dockercli.Runner // runs id and getent on the host
 	state  *State
+
+	// In a fleet: the engine the container is on, whether this call
+	// placed it there (it is yet to be made), and whether the caller
+	// pinned the engine.
+	fleet  *Fleet
+	engine string
+	placed bool
+	pin    bool
 }
 
 // nameRE is docker's rule for container names.

@@ -25,6 +25,9 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 	}
 	defer unlock()
 	out, err := b.docker.Inspect(ctx, "{{.State.Status}}", name)
+	if errors.Is(err, dockercli.ErrNoSuchContainer) && b.relocate(ctx) {
+		out, err = b.docker.Inspect(ctx, "{{.State.Status}}", name)
+	}
 	state := strings.TrimSpace(out)
 	switch {
 	case err == nil && state == "running":
@@ -72,7 +75,12 @@ func (b *Bridge) restarting() error {
 	return &dockercli.CmdError{Args: []string{"docker", "start"}, Code: 1, Kind: dockercli.ErrRestarting, Msg: restartingMessage(b.Name())}
 }
 
-func (b *Bridge) create(ctx context.Context) error {
+func (b *Bridge) create(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			b.unplace()
+		}
+	}()
 	name := b.Name()
 	path, err := b.hostPath(ctx)
 	if err != nil {
@@ -81,10 +89,11 @@ func (b *Bridge) create(ctx context.Context) error {
 	if err := b.checkPath(path); err != nil {
 		return err
 	}
-	_, err = b.docker.Run(ctx, b.runSpec(ctx, time.Now(), path))
+	_, err = b.docker.Run(ctx, b.fleetSpec(b.runSpec(ctx, time.Now(), path), path))
 	switch {
 	case err == nil:
 		b.recordSettings(b.settings(path))
+		b.placed = false
 		return nil
 	case errors.Is(err, dockercli.ErrNameConflict):
 		// Starting a running container is a no-op, so this covers both a
@@ -97,6 +106,8 @@ func (b *Bridge) create(ctx context.Context) error {
 		return fmt.Errorf("image %s not found: build or pull it first (%w)", b.cfg.Image, err)
 	case errors.Is(err, dockercli.ErrDaemon):
 		return err
+	case b.fleet != nil && errors.Is(err, dockercli.ErrBindSource):
+		return b.fleetCreateError(err, path)
 	default:
 		// A run that created the container but could not start it would
 		// otherwise stick: the next ensure would only retry the start.
@@ -233,6 +244,8 @@ type Container struct {
 	Status  string `json:"status"`
 	Created string `json:"created"`
 	Project string `json:"project"`
+	// Engine is the docker context that holds it, in a fleet.
+	Engine string `json:"engine,omitempty"`
 }
 
 // List returns every container carrying the project label, running or not.

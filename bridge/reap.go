@@ -71,15 +71,29 @@ func (r *Reaper) inScope(name, project string) bool {
 // returns, and it asks the engine whether an exec runs in the container,
 // which also covers callers with another state directory.
 func (r *Reaper) Reap(ctx context.Context) (ReapResult, error) {
-	res := ReapResult{Stopped: []string{}, Busy: []string{}, Active: []string{}, DryRun: r.DryRun}
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
+	res, exists, err := r.reap(ctx)
+	if err == nil && !r.DryRun {
+		res.Forgotten = r.forgetGone(r.now()(), exists)
 	}
+	return res, err
+}
+
+func (r *Reaper) now() func() time.Time {
+	if r.Now != nil {
+		return r.Now
+	}
+	return time.Now
+}
+
+// reap stops the idle containers and returns the names of all those the
+// engine has, for forgetGone.
+func (r *Reaper) reap(ctx context.Context) (ReapResult, map[string]bool, error) {
+	res := ReapResult{Stopped: []string{}, Busy: []string{}, Active: []string{}, DryRun: r.DryRun}
+	now := r.now()
 	format := `{{.Names}}\t{{.State}}\t{{.Label "` + ProjectLabel + `"}}`
 	out, err := r.Docker.Ps(ctx, true, format, ProjectLabel)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	exists := map[string]bool{}
 	var candidates []string
@@ -103,13 +117,10 @@ func (r *Reaper) Reap(ctx context.Context) (ReapResult, error) {
 	}
 	if len(candidates) > 0 {
 		if err := r.stopIdle(ctx, now, candidates, &res); err != nil {
-			return res, err
+			return res, exists, err
 		}
 	}
-	if !r.DryRun {
-		res.Forgotten = r.forgetGone(now(), exists)
-	}
-	return res, nil
+	return res, exists, nil
 }
 
 func (r *Reaper) stopIdle(ctx context.Context, now func() time.Time, candidates []string, res *ReapResult) error {

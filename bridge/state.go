@@ -159,7 +159,7 @@ func samePath(f *os.File) bool {
 }
 
 // stateExts are the files the state directory keeps per container.
-var stateExts = []string{".activity", ".lock", ".settings"}
+var stateExts = []string{".activity", ".lock", ".settings", engineExt}
 
 // Names lists the containers that have files in the state directory.
 func (s *State) Names() []string {

@@ -18,6 +18,9 @@ var (
 	// ErrRestarting is a container whose main process keeps exiting: docker
 	// restarts it in a loop and refuses every exec meanwhile.
 	ErrRestarting = errors.New("container is restarting")
+	// ErrBindSource is a --mount bind whose source is missing on the
+	// engine's host: unlike -v, --mount refuses it instead of making it.
+	ErrBindSource = errors.New("bind source path does not exist")
 )
 
 var notRunningRE = regexp.MustCompile(`container \S+ is not running`)
@@ -57,6 +60,8 @@ func Classify(stderr string) error {
 		strings.Contains(s, "manifest unknown"),
 		strings.Contains(s, "image not known"): // podman
 		return ErrNoSuchImage
+	case strings.Contains(s, "bind source path does not exist"):
+		return ErrBindSource
 	case strings.Contains(s, "oci runtime"),
 		strings.Contains(s, "runtime exec failed"):
 		return ErrRuntime
