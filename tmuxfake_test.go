@@ -400,10 +400,16 @@ func (p *fakeTmuxProc) vars(s *tfSession) map[string]string {
 	if s.Dead {
 		v["pane_dead"], v["pane_dead_status"] = "1", strconv.Itoa(s.Status)
 	}
+	// User options (@name), kept for the whole server here, not per pane.
+	for k, o := range p.st.Options {
+		if strings.HasPrefix(k, "@") {
+			v[k] = o
+		}
+	}
 	return v
 }
 
-var tfVarRE = regexp.MustCompile(`#\{([a-z_]+)\}`)
+var tfVarRE = regexp.MustCompile(`#\{(@?[a-z_]+)\}`)
 
 func (p *fakeTmuxProc) expand(s *tfSession, format string) string {
 	v := p.vars(s)
@@ -426,9 +432,19 @@ func (p *fakeTmuxProc) exec(c []string) error {
 				return err
 			}
 		}
+		if _, ok := f["u"]; ok && len(rest) == 1 {
+			delete(p.st.Options, rest[0])
+		}
 		if len(rest) == 2 {
 			p.st.Options[rest[0]] = rest[1]
 		}
+		return nil
+	case "set-buffer":
+		f, rest, err := tfFlags(args, "b")
+		if err != nil || len(rest) != 1 {
+			return &tfError{"usage: set-buffer -b name data"}
+		}
+		p.st.Buffers[last(f, "b")] = rest[0]
 		return nil
 	case "set-hook":
 		f, _, err := tfFlags(args, "t")
@@ -502,6 +518,16 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		ok := !s.Dead && tmuxcli.IsShell(p.command(s))
 		if rest[0] == "#{pane_dead}" {
 			ok = s.Dead
+		}
+		switch {
+		case strings.Contains(rest[0], "@db_hook"):
+			// The fake's shells run no PROMPT_COMMAND: run types its
+			// script.
+			ok = false
+		case strings.HasPrefix(rest[0], "#{&&:#{==:#{@db_typed},},"):
+			ok = ok && p.st.Options["@db_typed"] == ""
+		case rest[0] == "#{==:#{@db_typed},}":
+			ok = p.st.Options["@db_typed"] == ""
 		}
 		branch := rest[1]
 		if !ok {

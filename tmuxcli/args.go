@@ -84,6 +84,8 @@ func NewArgs(o NewOptions) []string {
 		"set-option", "-g", "status", "off", ";",
 		"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", o.Name, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
 	}
+	// The hook first, so that a caller's own PROMPT_COMMAND wins.
+	a = append(a, "-e", Arg("PROMPT_COMMAND="+hookScript))
 	for _, e := range o.Env {
 		a = append(a, "-e", Arg(e))
 	}

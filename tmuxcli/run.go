@@ -42,10 +42,13 @@ type RunResult struct {
 }
 
 // Run types command into the shell of session name and waits for it on a
-// wait-for channel of its own, in one tmux invocation (see RunArgs and
-// RunScript). On a timeout the command keeps running; the result then has
-// status "timeout", exit code -1 and the output so far. A pane that is not at
-// a shell gets nothing typed into it and the error wraps ErrNotShell.
+// wait-for channel of its own, in one tmux invocation (see runHookArgs). At
+// a bash with the hook (every session tmux new makes) only the command is
+// typed, so the screen shows the command and its output as a person would
+// have seen them; at another shell the run script (RunScript) is typed. On a
+// timeout the command keeps running; the result then has status "timeout",
+// exit code -1 and the output so far. A pane that is not at a shell gets
+// nothing typed into it and the error wraps ErrNotShell.
 func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (RunResult, error) {
 	if err := ValidateTarget(name); err != nil {
 		return RunResult{}, err
@@ -60,9 +63,15 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	t, id := Target(name), s.id()
 	res := RunResult{ExitCode: -1, Channel: id}
 	script := RunScript(command, id, SignalCommand(s.Bin, s.socket(), id))
+	// A final line break would sit in the line being edited: Enter ends it.
+	typed := strings.TrimRight(command, "\n")
+	stdin, args := strings.NewReader(typed), runHookArgs(t, id, s.id(), script, scroll)
+	if len(script) > maxScriptArg || !hookable(typed) {
+		stdin, args = strings.NewReader(script), RunArgs(t, id, scroll)
+	}
 	start := time.Now()
 	// The call waits on the channel until the command ends: it blocks.
-	out, err := s.invoke(ctx, o.Timeout, strings.NewReader(script), RunArgs(t, id, scroll), true)
+	out, err := s.invoke(ctx, o.Timeout, stdin, args, true)
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	if errors.Is(err, ErrTimeout) {
 		res.Status = StatusTimeout
@@ -70,7 +79,11 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		if cerr != nil {
 			return res, sessionErr(name, cerr)
 		}
-		res.Output = ParseRun(snap.Lines, id).Output
+		if p := ParseRun(snap.Lines, id); p.Start {
+			res.Output = p.Output
+		} else {
+			res.Output, _ = parseTyped(snap.Lines, "", typed, false)
+		}
 		return res, nil
 	}
 	if err != nil {
@@ -84,9 +97,16 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		}
 		return res, &kindError{fmt.Sprintf("tmux: session %s is running %s, not waiting at a shell prompt (wait-shell waits for it, interrupt stops it)", name, cmd), ErrNotShell}
 	}
+	hook, rest, ok := parseHookLine(out, id)
+	if ok {
+		out = rest
+	}
 	snap, err := ParseSnapshot(out)
 	if err != nil {
 		return res, err
+	}
+	if hook.Typed == "hook" {
+		return s.finishHooked(ctx, name, typed, hook, snap, res)
 	}
 	p := ParseRun(snap.Lines, id)
 	if !p.Start {
@@ -113,6 +133,40 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		// right after this one would type into a dying shell, and ls
 		// would call it alive. Return once the pane is dead.
 		s.awaitDead(ctx, t, 5*time.Second)
+	}
+	return res, nil
+}
+
+// finishHooked reads the result of a command typed at a shell with the
+// hook: the output follows the typed line on the screen, the exit status is
+// the hook's.
+func (s *Server) finishHooked(ctx context.Context, name, typed string, hook hookResult, snap Snapshot, res RunResult) (RunResult, error) {
+	t := Target(name)
+	output, found := parseTyped(snap.Lines, hook.Prompt, typed, snap.CursorX > 0)
+	if !found {
+		// The output is longer than the first capture: take it all.
+		all, err := s.snapshot(ctx, t, CaptureOptions{All: true}, 0)
+		if err != nil {
+			return res, sessionErr(name, err)
+		}
+		output, found = parseTyped(all.Lines, hook.Prompt, typed, snap.CursorX > 0)
+		res.Truncated = !found
+		if !found {
+			output = Text(TrimBlank(all.Lines))
+		}
+	}
+	res.Status, res.Output, res.ExitCode = StatusCompleted, output, hook.Code
+	switch {
+	case hook.Exited:
+		res.ShellExited = true
+		if !snap.Dead {
+			// As RunScript's trap: return once the pane is dead.
+			s.awaitDead(ctx, t, 5*time.Second)
+		}
+	case snap.Dead:
+		// Ended by the pane-died hook: the shell died without its trap.
+		res.ShellExited, res.ExitCode = true, snap.DeadStatus
+		res.Output = Text(dropDeadNotice(TrimBlank(strings.Split(strings.TrimSuffix(output, "\n"), "\n"))))
 	}
 	return res, nil
 }

@@ -286,10 +286,13 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([][]string{RunArgs("=s:", "db-1", DefaultScrollback)}, f.argv()); diff != "" {
+	// The command is piped as it is; the script, for a shell without the
+	// hook, goes in a second buffer.
+	script := RunScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)")
+	if diff := cmp.Diff([][]string{runHookArgs("=s:", "db-1", "db-2", script, DefaultScrollback)}, f.argv()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if want := RunScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)"); f.calls[0].Stdin != want {
+	if want := "echo hi; exit 3"; f.calls[0].Stdin != want {
 		t.Errorf("stdin = %q, want %q", f.calls[0].Stdin, want)
 	}
 	// The run waits on its channel: it tells the runner that it blocks.
