@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -15,12 +17,17 @@ import (
 	"dockerbridge/dockercli"
 )
 
-// Defaults shared with the original Python bridge.
+// Defaults shared with the original Python bridge. A zero Config field takes
+// them, and the CLI shows them as its flags' defaults.
 const (
 	DefaultImage   = "luzia-sandbox:latest"
 	DefaultPrefix  = "luzia-"
 	DefaultTimeout = 300 * time.Second
 	DefaultIdle    = 10 * time.Minute
+	DefaultMemory  = "2g"
+	DefaultCPUs    = "2"
+	DefaultNetwork = "host"
+	DefaultRestart = "unless-stopped"
 	Workspace      = "/workspace"
 	ProjectLabel   = "luzia.project"
 	CreatedLabel   = "luzia.created"
@@ -31,12 +38,14 @@ const (
 // Config is everything that shapes a project's container. Zero values take
 // the defaults of the original.
 type Config struct {
-	Project  string
-	HostPath string // host directory mounted at /workspace; "" = the project user's home
+	Project string
+	// HostPath is the host directory mounted at /workspace; "" = the
+	// project user's home. A relative one is made absolute.
+	HostPath string
 	Image    string
 	Prefix   string // container name prefix
 	Timeout  time.Duration
-	Mounts   []string // extra -v values
+	Mounts   []string // extra -v values; a relative source is made absolute
 	Env      []string // extra -e values
 	Memory   string
 	CPUs     string
@@ -48,7 +57,9 @@ type Config struct {
 	AllowOutside bool
 	OutputCap    int
 	// RemoteEngine says that host paths are on the engine's machine, not
-	// this one: they are then neither checked nor stat'ed here.
+	// this one: they are then neither checked nor stat'ed here. New sets it
+	// too when the docker client's context or the environment names a
+	// remote engine.
 	RemoteEngine bool
 	// Warn receives warnings (the uid fallback); nil discards them.
 	Warn io.Writer
@@ -73,10 +84,13 @@ type Bridge struct {
 // nameRE is docker's rule for container names.
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
+// ErrNoProject reports a Config without a project.
+var ErrNoProject = errors.New("no project given")
+
 // ValidateProject checks a project name against docker's container name rule.
 func ValidateProject(project string) error {
 	if project == "" {
-		return errors.New("no project given (use --project or DOCKERBRIDGE_PROJECT)")
+		return ErrNoProject
 	}
 	if len(project) > 200 || !nameRE.MatchString(project) {
 		return fmt.Errorf("invalid project name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", project)
@@ -106,6 +120,14 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
+	cfg.HostPath = absPath(cfg.HostPath)
+	cfg.Mounts = slices.Clone(cfg.Mounts)
+	for i, m := range cfg.Mounts {
+		cfg.Mounts[i] = mountSource(m)
+	}
+	if docker != nil && remoteEngine(docker.Context) {
+		cfg.RemoteEngine = true
+	}
 	if !nameRE.MatchString(cfg.Prefix + cfg.Project) {
 		return nil, fmt.Errorf("invalid container prefix %q", cfg.Prefix)
 	}
@@ -130,21 +152,62 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 		cfg.OutputCap = DefaultOutputCap
 	}
 	if cfg.Memory == "" {
-		cfg.Memory = "2g"
+		cfg.Memory = DefaultMemory
 	}
 	if cfg.CPUs == "" {
-		cfg.CPUs = "2"
+		cfg.CPUs = DefaultCPUs
 	}
 	if cfg.Network == "" {
-		cfg.Network = "host"
+		cfg.Network = DefaultNetwork
 	}
 	if cfg.Restart == "" {
-		cfg.Restart = "unless-stopped"
+		cfg.Restart = DefaultRestart
 	}
 	if cfg.Warn == nil {
 		cfg.Warn = io.Discard
 	}
 	return &Bridge{cfg: cfg, docker: docker, sys: sys, state: state}, nil
+}
+
+// absPath makes a host path absolute: docker takes a bare name for a named
+// volume, and would silently mount an empty one.
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// mountSource makes the source of a mount SRC:DST[:ro] absolute when it is a
+// relative path: docker takes a relative source for the name of a volume,
+// and would silently mount an empty one. A bare name that is no file or
+// directory here stays a volume name, as docker's -v has it.
+func mountSource(m string) string {
+	src, rest, ok := strings.Cut(m, ":")
+	if !ok || src == "" || filepath.IsAbs(src) {
+		return m
+	}
+	if _, err := os.Lstat(src); err != nil && !strings.ContainsAny(src, "/") && src != "." && src != ".." {
+		return m
+	}
+	return absPath(src) + ":" + rest
+}
+
+// remoteEngine reports whether the engine may run on another machine, whose
+// paths this one cannot see: a Docker context other than the default, or a
+// DOCKER_HOST that is not a local socket.
+func remoteEngine(context string) bool {
+	if context == "" {
+		context = os.Getenv("DOCKER_CONTEXT")
+	}
+	if context != "" && context != "default" {
+		return true
+	}
+	host := os.Getenv("DOCKER_HOST")
+	return host != "" && !strings.HasPrefix(host, "unix://")
 }
 
 // Name is the container's name.

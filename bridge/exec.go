@@ -112,10 +112,7 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 		timeout: timeout,
 	}
 	if opt.Dir != "" {
-		c.workdir = path.Join(Workspace, opt.Dir)
-		if path.IsAbs(opt.Dir) {
-			c.workdir = path.Clean(opt.Dir)
-		}
+		c.workdir = workDir(opt.Dir)
 	}
 	if len(command) >= longCommand {
 		// The command goes first on stdin, the caller's input after it.
@@ -127,6 +124,16 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 		c.stdin, c.gate, c.interactive = in, true, true
 	}
 	code, err := b.run(ctx, c)
+	if err == nil && code == 255 {
+		err = b.daemonLost(ctx)
+	}
+	// A daemon killed before the command's start reached the client leaves
+	// the same silent 255, with no start seen: ask the daemon too.
+	if ce := (*dockercli.CmdError)(nil); errors.As(err, &ce) && ce.Code == 255 && ce.Kind == nil && strings.TrimSpace(ce.Stderr) == "" {
+		if lost := b.daemonLost(ctx); lost != nil {
+			err = lost
+		}
+	}
 	if errors.Is(err, ErrTimeout) {
 		return ExecResult{
 			ExitCode: -1,
@@ -148,6 +155,46 @@ func (b *Bridge) Exec(ctx context.Context, command string, opt ExecOptions) (Exe
 		ExitCode:  code,
 		Truncated: truncated(outBuf) || truncated(errBuf),
 	}, nil
+}
+
+// workDir is a command's working directory: relative to /workspace, or
+// absolute.
+func workDir(dir string) string {
+	if path.IsAbs(dir) {
+		return path.Clean(dir)
+	}
+	return path.Join(Workspace, dir)
+}
+
+// WorkDir is dir as ExecOptions.Dir takes it, made absolute and checked to
+// be a directory the project user can enter: a caller that types a command
+// into a pane learns of a missing one before anything is typed.
+func (b *Bridge) WorkDir(ctx context.Context, dir string) (string, error) {
+	abs := workDir(dir)
+	res, err := b.Exec(ctx, "true", ExecOptions{Dir: abs})
+	if err != nil {
+		return "", err
+	}
+	if !res.Success {
+		return "", fmt.Errorf("working directory %s: cannot enter it", abs)
+	}
+	return abs, nil
+}
+
+// daemonLost tells a daemon that died under an exec from a command's own exit
+// 255: the docker client exits 255 without a word when its daemon goes away,
+// so the daemon is asked whether it still answers.
+func (b *Bridge) daemonLost(ctx context.Context) error {
+	_, err := b.docker.Output(ctx, "version", "--format", "{{.Server.Version}}")
+	var cmdErr *dockercli.CmdError
+	if !errors.Is(err, dockercli.ErrDaemon) || !errors.As(err, &cmdErr) {
+		return nil
+	}
+	bin := b.docker.Bin
+	if bin == "" {
+		bin = "docker"
+	}
+	return &dockercli.CmdError{Args: []string{bin, "exec"}, Code: 255, Stderr: cmdErr.Stderr, Kind: dockercli.ErrDaemon}
 }
 
 // mergeEnv is base with over's values in place of base's for the same

@@ -75,15 +75,15 @@ func ParseTaskWait(s string) (TaskWait, error) {
 	case strings.HasPrefix(s, WaitPrompt+":"):
 		expr := strings.TrimPrefix(s, WaitPrompt+":")
 		if expr == "" {
-			return TaskWait{}, errors.New("invalid --wait prompt: give a regular expression after prompt:")
+			return TaskWait{}, errors.New("invalid wait prompt: give a regular expression after prompt:")
 		}
 		re, err := regexp.Compile("(?m)" + expr)
 		if err != nil {
-			return TaskWait{}, fmt.Errorf("invalid --wait prompt regular expression: %w", err)
+			return TaskWait{}, fmt.Errorf("invalid wait prompt regular expression: %w", err)
 		}
 		return TaskWait{Kind: WaitPrompt, Regex: re}, nil
 	}
-	return TaskWait{}, fmt.Errorf("invalid --wait %q: want idle, exit or prompt:REGEX", s)
+	return TaskWait{}, fmt.Errorf("invalid wait %q: want idle, exit or prompt:REGEX", s)
 }
 
 // TaskOptions shape one task.

@@ -25,7 +25,7 @@ func TestParseTaskWait(t *testing.T) {
 		{in: "prompt:^agent> $", kind: WaitPrompt, str: "prompt:^agent> $"},
 		{in: "prompt:a:b", kind: WaitPrompt, str: "prompt:a:b"},
 		{in: "prompt:", err: "give a regular expression"},
-		{in: "prompt:(", err: "invalid --wait prompt regular expression"},
+		{in: "prompt:(", err: "invalid wait prompt regular expression"},
 		{in: "Idle", err: "want idle, exit or prompt:REGEX"},
 		{in: "exit:0", err: "want idle, exit or prompt:REGEX"},
 	}
