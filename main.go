@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -77,7 +76,8 @@ func versionFrom(info *debug.BuildInfo) string {
 
 func main() { os.Exit(Main()) }
 
-// Globals are the flags every command takes.
+// Globals are the flags every command takes. The defaults of those that
+// shape a new container are bridge's own, through kong.Vars.
 type Globals struct {
 	// Listed first, so that their group comes right after a command's own
 	// flags in its help.
@@ -85,26 +85,85 @@ type Globals struct {
 	Image     string   `group:"new" default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
 	Mount     []string `group:"new" sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable); a relative SRC is made absolute."`
 	Env       []string `group:"new" sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable); exec, tmux new and task also give it to what they run."`
-	Memory    string   `group:"new" default:"2g" help:"Memory limit of a new container."`
-	CPUs      string   `group:"new" name:"cpus" default:"2" help:"CPU limit of a new container."`
-	Network   string   `group:"new" default:"host" help:"Network of a new container."`
-	Restart   string   `group:"new" default:"unless-stopped" help:"Restart policy of a new container."`
+	Memory    string   `group:"new" default:"${memory}" help:"Memory limit of a new container."`
+	CPUs      string   `group:"new" name:"cpus" default:"${cpus}" help:"CPU limit of a new container."`
+	Network   string   `group:"new" default:"${network}" help:"Network of a new container."`
+	Restart   string   `group:"new" default:"${restart}" help:"Restart policy of a new container."`
 	NoInit    bool     `group:"new" help:"Run a new container without --init (docker stop then waits its full grace)."`
 	Harden    bool     `group:"new" env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp."`
 	NoNetwork bool     `group:"new" help:"Run a new container with no network (--network none)."`
 	Recreate  bool     `group:"new" help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
 
-	Project         string        `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
-	Timeout         time.Duration `group:"global" default:"300s" help:"How long exec may run before it is killed in the container."`
-	JSON            bool          `group:"global" help:"Print JSON with the keys of the Python bridge."`
-	Verbose         bool          `group:"global" short:"v" help:"Print each docker call on stderr."`
-	Docker          string        `group:"global" default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path; default: ${default})."`
-	Context         string        `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
-	StateDir        string        `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
-	ContainerPrefix string        `group:"global" default:"luzia-" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
-	AllowOutside    bool          `group:"global" help:"Let file commands reach paths outside /workspace."`
+	Project         string      `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
+	Timeout         timeoutFlag `group:"global" placeholder:"DUR" help:"How long a command may run before it is killed in the container (default: ${timeout}; the tmux waits and task have their own)."`
+	JSON            bool        `group:"global" help:"Print JSON with the keys of the Python bridge."`
+	Verbose         bool        `group:"global" short:"v" help:"Print each docker call on stderr."`
+	Docker          string      `group:"global" default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path; default: ${default})."`
+	Context         string      `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
+	StateDir        string      `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
+	ContainerPrefix string      `group:"global" default:"${prefix}" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
+	AllowOutside    bool        `group:"global" help:"Let file commands reach paths outside /workspace."`
 
 	Version kong.VersionFlag `group:"global" help:"Print the version."`
+}
+
+// vars are the defaults the flags show and take, from their one source.
+func vars() kong.Vars {
+	return kong.Vars{
+		"image": bridge.DefaultImage, "prefix": bridge.DefaultPrefix,
+		"memory": bridge.DefaultMemory, "cpus": bridge.DefaultCPUs,
+		"network": bridge.DefaultNetwork, "restart": bridge.DefaultRestart,
+		"timeout": fmt.Sprintf("%ds", int(bridge.DefaultTimeout.Seconds())),
+		"idle":    strings.TrimSuffix(bridge.DefaultIdle.String(), "0s"),
+		"version": buildVersion(),
+	}
+}
+
+// Validate refuses global flags that parse but mean nothing.
+func (g *Globals) Validate() error {
+	for _, m := range g.Mount {
+		src, rest, _ := strings.Cut(m, ":")
+		dst, _, _ := strings.Cut(rest, ":")
+		if src == "" || dst == "" {
+			return fmt.Errorf("--mount %q: want SRC:DST[:ro], both given", m)
+		}
+	}
+	if g.ContainerPrefix == "" {
+		// An empty prefix would make every labelled container the tool's
+		// own, to reap among others: reap --any-prefix says so on purpose.
+		return errors.New("--container-prefix must not be empty (reap --any-prefix reaches other prefixes)")
+	}
+	return nil
+}
+
+// timeoutFlag is --timeout. Zero, the flag not given, means each command's
+// own default; a zero or negative value given is refused as it is parsed.
+type timeoutFlag time.Duration
+
+func (t *timeoutFlag) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("duration", &s); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("expected duration but got %q: %w", s, err)
+	case d <= 0:
+		return fmt.Errorf("want a positive duration, such as 30s or 5m, not %s", d)
+	case d < time.Millisecond:
+		return fmt.Errorf("want at least 1ms, not %s", d)
+	}
+	*t = timeoutFlag(d)
+	return nil
+}
+
+// or is the --timeout given, else def: the command's own default.
+func (t timeoutFlag) or(def time.Duration) time.Duration {
+	if t > 0 {
+		return time.Duration(t)
+	}
+	return def
 }
 
 // CLI is the command tree.
@@ -131,23 +190,36 @@ type CLI struct {
 }
 
 // app carries what commands share: streams, flags, and the lazily built
-// docker client and bridge.
+// bridge. Commands get it, the context and what they need from the
+// providers (*bridge.Bridge, *tmuxcli.Server, *dockercli.Client,
+// *bridge.State) as arguments of Run.
 type app struct {
-	ctx    context.Context
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	g      *Globals
 	runner dockercli.Runner
-	code   int // exit code a command asks for beyond success/failure
+	// timeout is --timeout, or the command's own default (see timeouter).
+	timeout time.Duration
 	// shapes is set for the commands that work in the container (and would
 	// make it): they compare its settings with the call's.
 	shapes bool
-	// envPerCall is set by the commands that give --env to what they run
-	// (exec, tmux new, task), so that a container made with another env is
-	// no reason to warn them.
+	// envPerCall is set for the commands that give --env to what they run,
+	// so that a container made with another env is no reason to warn them.
 	envPerCall bool
+	b          *bridge.Bridge
 }
+
+// Marks a command struct may carry; run reads them from the selected one.
+type (
+	// control marks a command that only looks at, stops or removes
+	// containers: it neither makes one nor compares its settings.
+	control interface{ control() }
+	// envGiver marks a command that gives --env to what it runs.
+	envGiver interface{ givesEnv() }
+	// timeouter is a command whose --timeout default is not exec's.
+	timeouter interface{ defaultTimeout() time.Duration }
+)
 
 // exitCode lets a command end with a code of its own and no error line.
 type exitCode int
@@ -192,11 +264,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer cancel(nil)
 	stdout = &pipeWatch{w: stdout, cancel: cancel}
 	var cli CLI
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
 	exited := false
 	parser, err := kong.New(&cli,
 		kong.Name("dockerbridge"),
 		kong.Description("Give each project a lazily started Docker container with its directory at /workspace, and work inside it as the project's own user."),
-		kong.Vars{"image": bridge.DefaultImage, "version": buildVersion()},
+		vars(),
 		kong.ExplicitGroups([]kong.Group{
 			{Key: "new", Title: "Flags that shape a new container (an existing one keeps its own; see --recreate):"},
 			{Key: "global", Title: "Global flags:"},
@@ -204,6 +277,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { exited, code = true, c }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Bind(a),
+		kong.BindToProvider(a.bridge),
+		kong.BindToProvider(a.docker),
+		kong.BindToProvider(a.state),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "dockerbridge: %v\n", err)
@@ -216,47 +294,46 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		// The parse failed, so cli.JSON may not be set yet: look for the
 		// flag itself, so that a JSON caller still gets JSON.
-		g := &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
-		return (&app{ctx: ctx, stdout: stdout, stderr: stderr, g: g}).finish(usageError{err})
+		a.g = &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
+		return a.finish(ctx, usageError{err})
 	}
-	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
-	if err := checkGlobals(&cli.Globals); err != nil {
-		return a.finish(usageError{err})
-	}
-	switch verb, _, _ := strings.Cut(kctx.Command(), " "); verb {
-	case "status", "stop", "rm", "ps", "reap":
-	default:
-		a.shapes = true
+	cmd := kctx.Selected().Target.Addr().Interface()
+	_, isControl := cmd.(control)
+	_, a.envPerCall = cmd.(envGiver)
+	a.shapes = !isControl
+	a.timeout = cli.Timeout.or(bridge.DefaultTimeout)
+	if t, ok := cmd.(timeouter); ok {
+		a.timeout = cli.Timeout.or(t.defaultTimeout())
 	}
 	if cli.Verbose {
 		a.runner = verboseRunner{next: a.runner, w: stderr}
 	}
-	err = kctx.Run(a)
-	return a.finish(err)
+	return a.finish(ctx, kctx.Run())
 }
 
 // finish reports err the way the caller asked and picks the exit code.
-func (a *app) finish(err error) int {
+func (a *app) finish(ctx context.Context, err error) int {
 	var code exitCode
 	var usage usageError
-	if a.ctx != nil && errors.Is(context.Cause(a.ctx), errBrokenPipe) {
+	if errors.Is(context.Cause(ctx), errBrokenPipe) {
 		// Nobody reads the output any more; the shell knows why.
 		return 141
 	}
-	if a.ctx != nil && a.ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, bridge.ErrInterrupted) {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, bridge.ErrInterrupted) {
 		// SIGINT or SIGTERM ended a call under way: no "context canceled",
 		// and the exit code of an interrupted exec.
 		err = bridge.ErrInterrupted
 	}
 	switch {
 	case err == nil:
-		return a.code
+		return 0
 	case errors.As(err, &code):
 		return int(code)
 	case errors.As(err, &usage):
-		fmt.Fprintf(a.stderr, "dockerbridge: %v (see dockerbridge --help)\n", usage.error)
+		msg := message(usage.error, a.g.Docker)
+		fmt.Fprintf(a.stderr, "dockerbridge: %s (see dockerbridge --help)\n", msg)
 		if a.g.JSON {
-			a.printJSON(map[string]any{"success": false, "error": usage.error.Error()})
+			a.printJSON(map[string]any{"success": false, "error": msg})
 		}
 		return 2
 	}
@@ -279,13 +356,16 @@ func (a *app) finish(err error) int {
 	return 1
 }
 
-// message turns an error into one line a user can act on.
+// message turns an error into one line a user can act on: the hints that
+// name this CLI's flags and commands are written here, not in bridge.
 func message(err error, bin string) string {
 	switch {
 	case errors.Is(err, dockercli.ErrNotFound):
 		return fmt.Sprintf("cannot run %s: no such program (install it, or choose another CLI with --docker)", bin)
 	case errors.Is(err, dockercli.ErrDaemon):
 		return fmt.Sprintf("cannot reach the docker daemon: %v", err)
+	case errors.Is(err, bridge.ErrNoProject):
+		return "no project given: use --project NAME or set DOCKERBRIDGE_PROJECT"
 	}
 	return longOnce(strings.ReplaceAll(err.Error(), "\n", " "))
 }
@@ -309,13 +389,17 @@ func longOnce(msg string) string {
 	})
 }
 
-// asJSON prints v and reports true under --json; a command then has nothing
-// more to say in human form.
-func (a *app) asJSON(v any) bool {
+// show prints v as JSON under --json, else what human writes (nothing when
+// it is nil): every command's output goes through here.
+func (a *app) show(v any, human func(w io.Writer) error) error {
 	if a.g.JSON {
 		a.printJSON(v)
+		return nil
 	}
-	return a.g.JSON
+	if human == nil {
+		return nil
+	}
+	return human(a.stdout)
 }
 
 func (a *app) printJSON(v any) {
@@ -324,12 +408,23 @@ func (a *app) printJSON(v any) {
 	_ = enc.Encode(v)
 }
 
+// table writes a header and the rows it is given, in aligned columns.
+func table(w io.Writer, header string, rows func(w io.Writer)) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
+}
+
+// docker provides the docker client.
 func (a *app) docker() *dockercli.Client {
 	// Every docker call is bounded: by --timeout when it is shorter than
 	// the two minutes a control call gets by default.
-	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context, CallTimeout: min(a.g.Timeout, 2*time.Minute)}
+	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context,
+		CallTimeout: min(a.g.Timeout.or(bridge.DefaultTimeout), 2*time.Minute)}
 }
 
+// state provides the state directory.
 func (a *app) state() (*bridge.State, error) {
 	dir := a.g.StateDir
 	if dir == "" {
@@ -338,34 +433,23 @@ func (a *app) state() (*bridge.State, error) {
 	return bridge.OpenState(dir)
 }
 
-// bridge builds the project's bridge; it starts nothing.
-func (a *app) bridge() (*bridge.Bridge, error) {
+// bridge provides the project's bridge, built once; it starts nothing.
+func (a *app) bridge(ctx context.Context) (*bridge.Bridge, error) {
+	if a.b != nil {
+		return a.b, nil
+	}
 	g := a.g
-	if g.Project == "" {
-		return nil, usageError{errors.New("no project given: use --project NAME or set DOCKERBRIDGE_PROJECT")}
-	}
-	if err := bridge.ValidateProject(g.Project); err != nil {
-		return nil, usageError{err}
-	}
-	if err := bridge.ValidateEnv(g.Env); err != nil {
-		return nil, usageError{err}
-	}
 	st, err := a.state()
 	if err != nil {
 		return nil, err
 	}
-	mounts := make([]string, len(g.Mount))
-	for i, m := range g.Mount {
-		mounts[i] = mountSource(m)
-	}
 	b, err := bridge.New(bridge.Harden(bridge.Config{
 		Project:      g.Project,
-		HostPath:     hostPath(g.Path),
-		RemoteEngine: remoteEngine(g.Context),
+		HostPath:     g.Path,
 		Image:        g.Image,
 		Prefix:       g.ContainerPrefix,
-		Timeout:      g.Timeout,
-		Mounts:       mounts,
+		Timeout:      time.Duration(g.Timeout),
+		Mounts:       g.Mount,
 		Env:          g.Env,
 		Memory:       g.Memory,
 		CPUs:         g.CPUs,
@@ -380,19 +464,20 @@ func (a *app) bridge() (*bridge.Bridge, error) {
 		return nil, usageError{err}
 	}
 	if a.shapes {
-		if err := a.settle(b); err != nil {
+		if err := a.settle(ctx, b); err != nil {
 			return nil, err
 		}
 	}
+	a.b = b
 	return b, nil
 }
 
 // settle compares the container's settings with this call's: with
 // --recreate it removes a container that differs, so that the call makes it
 // anew; otherwise it says once what differs and how to apply it.
-func (a *app) settle(b *bridge.Bridge) error {
+func (a *app) settle(ctx context.Context, b *bridge.Bridge) error {
 	if a.g.Recreate {
-		diff, err := b.Recreate(a.ctx)
+		diff, err := b.Recreate(ctx)
 		if err != nil {
 			return err
 		}
@@ -401,7 +486,7 @@ func (a *app) settle(b *bridge.Bridge) error {
 		}
 		return nil
 	}
-	diff := b.Drift(a.ctx)
+	diff := b.Drift(ctx)
 	if a.envPerCall {
 		diff = slices.DeleteFunc(diff, func(d string) bool { return strings.HasPrefix(d, bridge.EnvDiff) })
 	}
@@ -411,79 +496,115 @@ func (a *app) settle(b *bridge.Bridge) error {
 	return nil
 }
 
-// remoteEngine reports whether the engine may run on another machine, whose
-// paths this one cannot see: a Docker context other than the default, or a
-// DOCKER_HOST that is not a local socket.
-func remoteEngine(context string) bool {
-	if context == "" {
-		context = os.Getenv("DOCKER_CONTEXT")
-	}
-	if context != "" && context != "default" {
-		return true
-	}
-	host := os.Getenv("DOCKER_HOST")
-	return host != "" && !strings.HasPrefix(host, "unix://")
-}
+// session is a tmux session name, checked as it is parsed.
+type session string
 
-// checkGlobals refuses global flags that parse but mean nothing.
-func checkGlobals(g *Globals) error {
-	if g.Timeout <= 0 {
-		return fmt.Errorf("--timeout %s: want a positive duration, such as 30s or 5m", g.Timeout)
+func (s *session) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
+		return err
 	}
-	if g.Timeout < time.Millisecond {
-		return fmt.Errorf("--timeout %s: want at least 1ms", g.Timeout)
+	if err := tmuxcli.ValidateName(v); err != nil {
+		return err
 	}
-	for _, m := range g.Mount {
-		src, rest, _ := strings.Cut(m, ":")
-		dst, _, _ := strings.Cut(rest, ":")
-		if src == "" || dst == "" {
-			return fmt.Errorf("--mount %q: want SRC:DST[:ro], both given", m)
-		}
-	}
-	if g.ContainerPrefix == "" {
-		// An empty prefix would make every labelled container the tool's
-		// own, to reap among others: reap --any-prefix says so on purpose.
-		return errors.New("--container-prefix must not be empty (reap --any-prefix reaches other prefixes)")
-	}
+	*s = session(v)
 	return nil
 }
 
-// mountSource makes the source of a --mount SRC:DST[:ro] absolute when it is
-// a relative path: docker takes a relative source for the name of a volume,
-// and would silently mount an empty one. A bare name that is no file or
-// directory here stays a volume name, as docker's -v has it.
-func mountSource(m string) string {
-	src, rest, ok := strings.Cut(m, ":")
-	if !ok || src == "" || filepath.IsAbs(src) {
-		return m
+// target is a tmux session name or a %pane id, checked as it is parsed.
+type target string
+
+func (t *target) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
+		return err
 	}
-	if _, err := os.Lstat(src); err != nil && !strings.ContainsAny(src, "/") && src != "." && src != ".." {
-		return m
+	if err := tmuxcli.ValidateTarget(v); err != nil {
+		return err
 	}
-	return hostPath(src) + ":" + rest
+	*t = target(v)
+	return nil
+}
+
+// socket is a tmux server's -L name, checked as it is parsed.
+type socket string
+
+func (s *socket) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
+		return err
+	}
+	if err := tmuxcli.ValidateSocket(v); err != nil {
+		return err
+	}
+	*s = socket(v)
+	return nil
+}
+
+// size is a window size, WIDTHxHEIGHT.
+type size struct{ w, h int }
+
+func (s *size) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("size", &v); err != nil {
+		return err
+	}
+	var w, h int
+	if n, err := fmt.Sscanf(v, "%dx%d", &w, &h); err != nil || n != 2 || w < 2 || h < 2 || fmt.Sprintf("%dx%d", w, h) != v {
+		return fmt.Errorf("invalid size %q: want WIDTHxHEIGHT, such as 200x50", v)
+	}
+	*s = size{w, h}
+	return nil
+}
+
+// waitSpec is task's --wait: idle, exit or prompt:REGEX.
+type waitSpec struct{ bridge.TaskWait }
+
+func (w *waitSpec) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("wait", &v); err != nil {
+		return err
+	}
+	tw, err := bridge.ParseTaskWait(v)
+	if err != nil {
+		return err
+	}
+	w.TaskWait = tw
+	return nil
+}
+
+// compile compiles a flag's Go regular expression; "" is none. lines makes
+// ^ and $ match at line ends.
+func compile(flag, expr string, lines bool) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	if lines {
+		expr = "(?m)" + expr
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", flag, err)
+	}
+	return re, nil
 }
 
 // StartCmd starts the container.
 type StartCmd struct{}
 
-func (c *StartCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *StartCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	started, err := b.Ensure(ctx)
 	if err != nil {
 		return err
 	}
-	started, err := b.Ensure(a.ctx)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(map[string]any{"success": true, "started": started, "container": b.Name()}) {
+	return a.show(map[string]any{"success": true, "started": started, "container": b.Name()}, func(w io.Writer) error {
+		if started {
+			fmt.Fprintf(w, "started %s\n", b.Name())
+		} else {
+			fmt.Fprintf(w, "%s already running\n", b.Name())
+		}
 		return nil
-	}
-	if started {
-		fmt.Fprintf(a.stdout, "started %s\n", b.Name())
-	} else {
-		fmt.Fprintf(a.stdout, "%s already running\n", b.Name())
-	}
-	return nil
+	})
 }
 
 // ExecCmd runs a command in the container.
@@ -496,16 +617,10 @@ type ExecCmd struct {
 	Command     []string `arg:"" optional:"" passthrough:"partial" help:"Command line; several words are joined with spaces, as ssh does."`
 }
 
-func (c *ExecCmd) Run(a *app) error {
-	a.envPerCall = true // the command gets it
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
-	words := c.Command
-	if len(words) > 0 && words[0] == "--" {
-		words = words[1:] // kong passes the separator through
-	}
+func (ExecCmd) givesEnv() {}
+
+func (c *ExecCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	words := words(c.Command)
 	command := strings.Join(words, " ")
 	switch {
 	case c.CommandFile != "" && len(words) > 0:
@@ -521,50 +636,36 @@ func (c *ExecCmd) Run(a *app) error {
 	case len(words) == 0:
 		return usageError{errors.New("exec: no command given")}
 	}
-	opt := bridge.ExecOptions{Timeout: a.g.Timeout, Dir: c.Cwd, Env: c.ExecEnv, User: c.User}
+	opt := bridge.ExecOptions{Timeout: a.timeout, Dir: c.Cwd, Env: c.ExecEnv, User: c.User}
 	if c.Stdin {
 		opt.Stdin = a.stdin
 	}
 	if !a.g.JSON {
 		opt.Stdout, opt.Stderr = a.stdout, a.stderr
 	}
-	res, err := b.Exec(a.ctx, command, opt)
-	if err == nil && res.ExitCode == 255 {
-		err = a.daemonLost()
-	}
-	// A daemon killed before the command's start reached the client leaves
-	// the same silent 255, with no start seen: ask the daemon too.
-	if ce := (*dockercli.CmdError)(nil); errors.As(err, &ce) && ce.Code == 255 && ce.Kind == nil && strings.TrimSpace(ce.Stderr) == "" {
-		if lost := a.daemonLost(); lost != nil {
-			err = lost
-		}
-	}
+	res, err := b.Exec(ctx, command, opt)
 	if err != nil {
+		code, jsonCode := 1, 1
 		var cmdErr *dockercli.CmdError
-		if errors.As(err, &cmdErr) || errors.Is(err, dockercli.ErrNotFound) {
+		switch {
+		case errors.As(err, &cmdErr) || errors.Is(err, dockercli.ErrNotFound):
 			// Docker itself failed: 125, as docker run does, so that it is
 			// never mistaken for the command's own 1, 126 or 127.
-			msg := message(err, a.g.Docker)
-			fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
-			if a.g.JSON {
-				a.printJSON(bridge.ExecResult{Error: msg, ExitCode: 125})
-			}
-			return exitCode(125)
+			code, jsonCode = 125, 125
+		case !a.g.JSON:
+			return err
+		case errors.Is(err, bridge.ErrInterrupted):
+			// An interrupted command was killed, as a timed-out one is.
+			code, jsonCode = 130, -1
 		}
+		// Under --json the exec keys, exit_code included, for every
+		// failure: a caller reads one shape.
+		msg := message(err, a.g.Docker)
+		fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
 		if a.g.JSON {
-			// The exec keys, exit_code included, for every failure: a
-			// caller reads one shape. An interrupted command was killed,
-			// as a timed-out one is: -1.
-			code, jsonCode := 1, 1
-			if errors.Is(err, bridge.ErrInterrupted) {
-				code, jsonCode = 130, -1
-			}
-			msg := message(err, a.g.Docker)
-			fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
 			a.printJSON(bridge.ExecResult{Error: msg, ExitCode: jsonCode})
-			return exitCode(code)
 		}
-		return err
+		return exitCode(code)
 	}
 	if a.g.JSON {
 		a.printJSON(res)
@@ -577,15 +678,17 @@ func (c *ExecCmd) Run(a *app) error {
 	return exitCode(res.ExitCode)
 }
 
+// words drops the "--" kong passes through before a command's words.
+func words(w []string) []string {
+	if len(w) > 0 && w[0] == "--" {
+		return w[1:]
+	}
+	return w
+}
+
 // readCommandFile reads an exec's command from a file, or stdin for "-".
 func readCommandFile(name string, stdin io.Reader) (string, error) {
-	var b []byte
-	var err error
-	if name == "-" {
-		b, err = io.ReadAll(stdin)
-	} else {
-		b, err = os.ReadFile(name)
-	}
+	b, err := readFrom(name, stdin)
 	if err != nil {
 		return "", fmt.Errorf("exec: read the command: %w", err)
 	}
@@ -598,16 +701,12 @@ func readCommandFile(name string, stdin io.Reader) (string, error) {
 	return string(b), nil
 }
 
-// daemonLost tells a daemon that died under an exec from a command's own exit
-// 255: the docker client exits 255 without a word when its daemon goes away,
-// so the daemon is asked whether it still answers.
-func (a *app) daemonLost() error {
-	_, err := a.docker().Output(a.ctx, "version", "--format", "{{.Server.Version}}")
-	var cmdErr *dockercli.CmdError
-	if !errors.Is(err, dockercli.ErrDaemon) || !errors.As(err, &cmdErr) {
-		return nil
+// readFrom reads a file, or stdin for "-".
+func readFrom(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(stdin)
 	}
-	return &dockercli.CmdError{Args: []string{a.g.Docker, "exec"}, Code: 255, Stderr: cmdErr.Stderr, Kind: dockercli.ErrDaemon}
+	return os.ReadFile(name)
 }
 
 // WriteCmd writes a file.
@@ -616,11 +715,7 @@ type WriteCmd struct {
 	From string `placeholder:"FILE" help:"Read the content from FILE instead of stdin."`
 }
 
-func (c *WriteCmd) Run(a *app) error {
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
+func (c *WriteCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	in := a.stdin
 	if c.From != "" {
 		f, err := os.Open(c.From)
@@ -632,15 +727,14 @@ func (c *WriteCmd) Run(a *app) error {
 	} else if f, ok := in.(*os.File); ok && isTerminal(f) {
 		return usageError{errors.New("write: no input: pipe the content in, or use --from FILE")}
 	}
-	res, err := b.Write(a.ctx, c.Path, in)
+	res, err := b.Write(ctx, c.Path, in)
 	if err != nil {
 		return err
 	}
-	if a.asJSON(res) {
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "wrote %d bytes to %s\n", res.BytesWritten, c.Path)
-	return nil
+	return a.show(res, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "wrote %d bytes to %s\n", res.BytesWritten, c.Path)
+		return err
+	})
 }
 
 func isTerminal(f *os.File) bool {
@@ -660,23 +754,18 @@ type ReadCmd struct {
 	MaxBytes int64  `name:"max-bytes" placeholder:"N" help:"Fail for a file larger than N bytes, printing none of it (default: 10 MiB with --json, no limit without)."`
 }
 
-func (c *ReadCmd) Run(a *app) error {
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
+func (c *ReadCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	if c.MaxBytes < 0 {
 		return usageError{errors.New("read: --max-bytes must be a positive number of bytes")}
 	}
 	if !a.g.JSON {
-		return b.ReadToLimit(a.ctx, c.Path, a.stdout, c.MaxBytes)
+		return b.ReadToLimit(ctx, c.Path, a.stdout, c.MaxBytes)
 	}
-	res, err := b.ReadLimit(a.ctx, c.Path, c.MaxBytes)
+	res, err := b.ReadLimit(ctx, c.Path, c.MaxBytes)
 	if err != nil {
 		return err
 	}
-	a.printJSON(res)
-	return nil
+	return a.show(res, nil)
 }
 
 // LsCmd lists files.
@@ -685,25 +774,20 @@ type LsCmd struct {
 	Pattern string `short:"n" default:"*" placeholder:"GLOB" help:"Only names matching GLOB (find -name)."`
 }
 
-func (c *LsCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *LsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	res, err := b.List(ctx, c.Path, c.Pattern)
 	if err != nil {
 		return err
 	}
-	res, err := b.List(a.ctx, c.Path, c.Pattern)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(res) {
+	return a.show(res, func(w io.Writer) error {
+		for _, f := range res.Files {
+			fmt.Fprintln(w, f)
+		}
+		if res.Truncated {
+			fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d files\n", bridge.MaxFiles)
+		}
 		return nil
-	}
-	for _, f := range res.Files {
-		fmt.Fprintln(a.stdout, f)
-	}
-	if res.Truncated {
-		fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d files\n", bridge.MaxFiles)
-	}
-	return nil
+	})
 }
 
 // GrepCmd searches files.
@@ -712,71 +796,60 @@ type GrepCmd struct {
 	Path    string `arg:"" optional:"" default:"." help:"File or directory to search, relative to /workspace."`
 }
 
-func (c *GrepCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *GrepCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	res, err := b.Grep(ctx, c.Pattern, c.Path)
 	if err != nil {
 		return err
 	}
-	res, err := b.Grep(a.ctx, c.Pattern, c.Path)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(res) {
+	return a.show(res, func(w io.Writer) error {
+		fmt.Fprint(w, res.Matches)
+		if res.Truncated {
+			fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d matches\n", bridge.MaxMatches)
+		}
 		return nil
-	}
-	fmt.Fprint(a.stdout, res.Matches)
-	if res.Truncated {
-		fmt.Fprintf(a.stderr, "dockerbridge: showing the first %d matches\n", bridge.MaxMatches)
-	}
-	return nil
+	})
 }
 
 // StatusCmd shows the container's state.
 type StatusCmd struct{}
 
-func (c *StatusCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (StatusCmd) control() {}
+
+func (c *StatusCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	st, err := b.Status(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := b.Status(a.ctx)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(st) {
+	return a.show(st, func(w io.Writer) error {
+		switch {
+		case st.Running:
+			fmt.Fprintf(w, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
+				st.Name, st.ContainerID, st.Image, st.User, st.Workspace, st.StartedAt, st.LastActivity)
+		case st.State == "restarting":
+			fmt.Fprintf(w, "%s restarting: its main process keeps exiting (see `docker logs %s`)\n", st.Name, st.Name)
+		case st.State == "paused":
+			fmt.Fprintf(w, "%s paused\n", st.Name)
+		case st.Exists:
+			fmt.Fprintf(w, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
+		default:
+			fmt.Fprintf(w, "%s does not exist\n", st.Name)
+		}
 		return nil
-	}
-	switch {
-	case st.Running:
-		fmt.Fprintf(a.stdout, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
-			st.Name, st.ContainerID, st.Image, st.User, st.Workspace, st.StartedAt, st.LastActivity)
-	case st.State == "restarting":
-		fmt.Fprintf(a.stdout, "%s restarting: its main process keeps exiting (see `docker logs %s`)\n", st.Name, st.Name)
-	case st.State == "paused":
-		fmt.Fprintf(a.stdout, "%s paused\n", st.Name)
-	case st.Exists:
-		fmt.Fprintf(a.stdout, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
-	default:
-		fmt.Fprintf(a.stdout, "%s does not exist\n", st.Name)
-	}
-	return nil
+	})
 }
 
 // StopCmd stops the container.
 type StopCmd struct{}
 
-func (c *StopCmd) Run(a *app) error {
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
-	stopped, err := b.Stop(a.ctx)
+func (StopCmd) control() {}
+
+func (c *StopCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	stopped, err := b.Stop(ctx)
 	if errors.Is(err, bridge.ErrAlreadyStopped) {
-		if a.asJSON(map[string]any{"success": true, "stopped": false, "already_stopped": true, "container": b.Name()}) {
-			return nil
-		}
-		fmt.Fprintf(a.stdout, "%s is already stopped\n", b.Name())
-		return nil
+		return a.show(map[string]any{"success": true, "stopped": false, "already_stopped": true, "container": b.Name()}, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s is already stopped\n", b.Name())
+			return err
+		})
 	}
 	return a.report(err, "stopped", stopped, b.Name())
 }
@@ -784,12 +857,10 @@ func (c *StopCmd) Run(a *app) error {
 // RmCmd removes the container.
 type RmCmd struct{}
 
-func (c *RmCmd) Run(a *app) error {
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
-	removed, err := b.Remove(a.ctx)
+func (RmCmd) control() {}
+
+func (c *RmCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	removed, err := b.Remove(ctx)
 	return a.report(err, "removed", removed, b.Name())
 }
 
@@ -797,74 +868,70 @@ func (a *app) report(err error, verb string, done bool, name string) error {
 	if err != nil {
 		return err
 	}
-	if a.asJSON(map[string]any{"success": true, verb: done, "container": name}) {
+	return a.show(map[string]any{"success": true, verb: done, "container": name}, func(w io.Writer) error {
+		if done {
+			fmt.Fprintf(w, "%s %s\n", verb, name)
+		} else {
+			fmt.Fprintf(w, "%s does not exist\n", name)
+		}
 		return nil
-	}
-	if done {
-		fmt.Fprintf(a.stdout, "%s %s\n", verb, name)
-	} else {
-		fmt.Fprintf(a.stdout, "%s does not exist\n", name)
-	}
-	return nil
+	})
 }
 
 // PsCmd lists project containers.
 type PsCmd struct{}
 
-func (c *PsCmd) Run(a *app) error {
-	list, err := bridge.List(a.ctx, a.docker())
+func (PsCmd) control() {}
+
+func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client) error {
+	list, err := bridge.List(ctx, docker)
 	if err != nil {
 		return err
 	}
-	if a.asJSON(list) {
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPROJECT\tSTATUS\tCREATED")
-	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Status, c.Created)
-	}
-	return tw.Flush()
+	return a.show(list, func(w io.Writer) error {
+		return table(w, "NAME\tPROJECT\tSTATUS\tCREATED", func(w io.Writer) {
+			for _, c := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Status, c.Created)
+			}
+		})
+	})
 }
 
 // ReapCmd stops idle containers.
 type ReapCmd struct {
-	Idle      time.Duration `default:"10m" help:"Stop containers idle for longer than this."`
+	Idle      time.Duration `default:"${idle}" help:"Stop containers idle for longer than this."`
 	Watch     time.Duration `placeholder:"INTERVAL" help:"Reap every INTERVAL until SIGINT or SIGTERM."`
 	DryRun    bool          `help:"Stop nothing: list what would be stopped and how long each has been idle."`
 	AnyPrefix bool          `help:"Also reap labelled containers whose name does not start with --container-prefix (other tools' and users')."`
 	Projects  []string      `arg:"" optional:"" name:"project" help:"Only these projects (default: every labelled container named with --container-prefix)."`
 }
 
-func (c *ReapCmd) Run(a *app) error {
-	st, err := a.state()
-	if err != nil {
-		return err
-	}
-	r := &bridge.Reaper{Docker: a.docker(), State: st, Idle: c.Idle, Projects: c.Projects,
+func (ReapCmd) control() {}
+
+func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *bridge.State) error {
+	r := &bridge.Reaper{Docker: docker, State: st, Idle: c.Idle, Projects: c.Projects,
 		Prefix: a.g.ContainerPrefix, AnyPrefix: c.AnyPrefix, DryRun: c.DryRun}
 	if c.Watch <= 0 {
-		res, err := r.Reap(a.ctx)
+		res, err := r.Reap(ctx)
 		if err != nil {
 			return err
 		}
-		if a.asJSON(res) {
-			return nil
-		}
-		for _, name := range res.Stopped {
-			fmt.Fprintf(a.stdout, "stopped %s\n", name)
-		}
-		for _, w := range res.WouldStop {
-			fmt.Fprintf(a.stdout, "would stop %s (idle %s)\n", w.Name, idleFor(w.IdleSeconds))
-		}
-		fmt.Fprintln(a.stdout, reapSummary(res))
-		return nil
+		return a.show(res, func(w io.Writer) error {
+			for _, name := range res.Stopped {
+				fmt.Fprintf(w, "stopped %s\n", name)
+			}
+			for _, s := range res.WouldStop {
+				fmt.Fprintf(w, "would stop %s (idle %s)\n", s.Name, idleFor(s.IdleSeconds))
+			}
+			_, err := fmt.Fprintln(w, reapSummary(res))
+			return err
+		})
 	}
 	tick := time.NewTicker(c.Watch)
 	defer tick.Stop()
 	for {
-		res, err := r.Reap(a.ctx)
-		if a.ctx.Err() != nil {
+		res, err := r.Reap(ctx)
+		if ctx.Err() != nil {
 			return nil
 		}
 		now := time.Now().Format(time.RFC3339)
@@ -882,7 +949,7 @@ func (c *ReapCmd) Run(a *app) error {
 			fmt.Fprintf(a.stdout, "%s reap: %s\n", now, reapSummary(res))
 		}
 		select {
-		case <-a.ctx.Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
@@ -942,23 +1009,18 @@ type SnapshotTakeCmd struct {
 	Message string `short:"m" placeholder:"MSG" help:"Message of the snapshot."`
 }
 
-func (c *SnapshotTakeCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *SnapshotTakeCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	res, err := b.Snapshot(ctx, c.Message)
 	if err != nil {
 		return err
 	}
-	res, err := b.Snapshot(a.ctx, c.Message)
-	if err != nil {
+	return a.show(res, func(w io.Writer) error {
+		if res.Initialized {
+			fmt.Fprintf(w, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
+		}
+		_, err := fmt.Fprintf(w, "snapshot %d %s (%s)\n", res.ID, shortSHA(res.SHA), plural(res.Files, "file"))
 		return err
-	}
-	if a.asJSON(res) {
-		return nil
-	}
-	if res.Initialized {
-		fmt.Fprintf(a.stdout, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
-	}
-	fmt.Fprintf(a.stdout, "snapshot %d %s (%s)\n", res.ID, shortSHA(res.SHA), plural(res.Files, "file"))
-	return nil
+	})
 }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }
@@ -974,24 +1036,18 @@ func plural(n int, noun string) string {
 // SnapshotLsCmd lists snapshots.
 type SnapshotLsCmd struct{}
 
-func (c *SnapshotLsCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *SnapshotLsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	list, err := b.Snapshots(ctx)
 	if err != nil {
 		return err
 	}
-	list, err := b.Snapshots(a.ctx)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(list) {
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSHA\tTIME\tMESSAGE")
-	for _, s := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.ID, shortSHA(s.SHA), s.Time, s.Message)
-	}
-	return tw.Flush()
+	return a.show(list, func(w io.Writer) error {
+		return table(w, "ID\tSHA\tTIME\tMESSAGE", func(w io.Writer) {
+			for _, s := range list {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", s.ID, shortSHA(s.SHA), s.Time, s.Message)
+			}
+		})
+	})
 }
 
 // SnapshotDiffCmd shows the changes since a snapshot.
@@ -999,23 +1055,18 @@ type SnapshotDiffCmd struct {
 	ID string `arg:"" help:"Snapshot number (see snapshot ls) or commit id."`
 }
 
-func (c *SnapshotDiffCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *SnapshotDiffCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	res, err := b.SnapshotDiff(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	res, err := b.SnapshotDiff(a.ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(res) {
+	return a.show(res, func(w io.Writer) error {
+		fmt.Fprint(w, res.Diff)
+		if res.Diff == "" {
+			fmt.Fprintf(a.stderr, "no changes since snapshot %s\n", c.ID)
+		}
 		return nil
-	}
-	fmt.Fprint(a.stdout, res.Diff)
-	if res.Diff == "" {
-		fmt.Fprintf(a.stderr, "no changes since snapshot %s\n", c.ID)
-	}
-	return nil
+	})
 }
 
 // SnapshotRestoreCmd restores a snapshot.
@@ -1023,21 +1074,16 @@ type SnapshotRestoreCmd struct {
 	ID string `arg:"" help:"Snapshot number (see snapshot ls) or commit id."`
 }
 
-func (c *SnapshotRestoreCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *SnapshotRestoreCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	res, err := b.Restore(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	res, err := b.Restore(a.ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(res) {
+	return a.show(res, func(w io.Writer) error {
+		fmt.Fprintf(w, "restored snapshot %s: %s written, %d removed\n", c.ID, plural(res.Written, "file"), res.Removed)
+		fmt.Fprintf(w, "the state before is snapshot %d (undo with: dockerbridge snapshot restore %d)\n", res.Undo.ID, res.Undo.ID)
 		return nil
-	}
-	fmt.Fprintf(a.stdout, "restored snapshot %s: %s written, %d removed\n", c.ID, plural(res.Written, "file"), res.Removed)
-	fmt.Fprintf(a.stdout, "the state before is snapshot %d (undo with: dockerbridge snapshot restore %d)\n", res.Undo.ID, res.Undo.ID)
-	return nil
+	})
 }
 
 // CommitCmd commits the workspace.
@@ -1046,75 +1092,61 @@ type CommitCmd struct {
 	Trailer []string `sep:"none" placeholder:"K=V" help:"Add a trailer line \"K: V\" (repeatable)."`
 }
 
-func (c *CommitCmd) Run(a *app) error {
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
+func (c *CommitCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	for _, t := range c.Trailer {
 		if _, err := bridge.Trailer(t); err != nil {
 			return usageError{err}
 		}
 	}
-	res, err := b.Commit(a.ctx, c.Message, c.Trailer)
+	res, err := b.Commit(ctx, c.Message, c.Trailer)
 	if err != nil {
 		return err
 	}
-	if a.asJSON(res) {
-		return nil
-	}
-	if res.Initialized {
-		fmt.Fprintf(a.stdout, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
-	}
-	if !res.Committed {
-		fmt.Fprintln(a.stdout, "nothing to commit")
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "committed %s: %s changed, %s(+), %s(-)\n", shortSHA(res.SHA),
-		plural(res.FilesChanged, "file"), plural(res.Insertions, "insertion"), plural(res.Deletions, "deletion"))
-	return nil
+	return a.show(res, func(w io.Writer) error {
+		if res.Initialized {
+			fmt.Fprintf(w, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
+		}
+		if !res.Committed {
+			_, err := fmt.Fprintln(w, "nothing to commit")
+			return err
+		}
+		_, err := fmt.Fprintf(w, "committed %s: %s changed, %s(+), %s(-)\n", shortSHA(res.SHA),
+			plural(res.FilesChanged, "file"), plural(res.Insertions, "insertion"), plural(res.Deletions, "deletion"))
+		return err
+	})
 }
 
 // TaskCmd runs one agent task from start to commit.
 type TaskCmd struct {
 	Agent         string        `required:"" placeholder:"CMD" help:"Agent command line, run by tmux through sh -c in /workspace."`
 	Prompt        string        `placeholder:"TEXT" help:"Text typed into the agent as it is, then Enter."`
-	Wait          string        `default:"idle" placeholder:"idle|exit|prompt:REGEX" help:"When the task is over: the screen is idle, the agent exits (status 0), or REGEX matches what the agent printed after the prompt."`
+	Wait          waitSpec      `default:"idle" placeholder:"idle|exit|prompt:REGEX" help:"When the task is over: the screen is idle, the agent exits (status 0), or REGEX matches what the agent printed after the prompt."`
 	Idle          time.Duration `default:"5s" help:"How long the screen must stay unchanged for --wait idle."`
 	CommitMessage string        `placeholder:"MSG" help:"Commit message (default: task: and the prompt's first line)."`
 	NoCommit      bool          `help:"Leave the changes uncommitted."`
-	Session       string        `default:"task" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
-	Socket        string        `default:"dockerbridge" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
+	Session       session       `default:"task" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
+	Socket        socket        `default:"dockerbridge" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
 }
 
-func (c *TaskCmd) Run(a *app, k *kong.Context) error {
-	a.envPerCall = true // the agent's session gets it
-	wait, err := bridge.ParseTaskWait(c.Wait)
-	if err != nil {
-		return usageError{err}
-	}
+func (TaskCmd) givesEnv() {}
+
+// defaultTimeout: --timeout bounds the wait, and exec's 300s does not fit
+// a task.
+func (TaskCmd) defaultTimeout() time.Duration { return bridge.DefaultTaskTimeout }
+
+func (c *TaskCmd) Validate() error {
 	if strings.TrimSpace(c.Agent) == "" {
-		return usageError{errors.New("task: --agent is empty")}
+		return errors.New("--agent is empty")
 	}
-	if err := tmuxcli.ValidateName(c.Session); err != nil {
-		return usageError{err}
-	}
-	if err := tmuxcli.ValidateSocket(c.Socket); err != nil {
-		return usageError{err}
-	}
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *TaskCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	o := bridge.TaskOptions{
-		Agent: c.Agent, Prompt: c.Prompt, Wait: wait, Idle: c.Idle,
-		// --timeout bounds the wait; exec's 300s default does not fit a task.
-		Timeout:       bridge.DefaultTaskTimeout,
+		Agent: c.Agent, Prompt: c.Prompt, Wait: c.Wait.TaskWait, Idle: c.Idle,
+		Timeout:       a.timeout,
 		CommitMessage: c.CommitMessage, NoCommit: c.NoCommit,
-		Session: c.Session, Socket: c.Socket, Env: a.g.Env,
-	}
-	if flagGiven(k, "timeout") {
-		o.Timeout = a.g.Timeout
+		Session: string(c.Session), Socket: string(c.Socket), Env: a.g.Env,
 	}
 	if f, ok := a.stderr.(*os.File); ok && isTerminal(f) {
 		o.Progress = func(elapsed time.Duration, line string) {
@@ -1124,7 +1156,7 @@ func (c *TaskCmd) Run(a *app, k *kong.Context) error {
 			fmt.Fprintf(f, "\r\033[K[%s] %s", elapsed.Round(time.Second), line)
 		}
 	}
-	rep, err := b.Task(a.ctx, o)
+	rep, err := b.Task(ctx, o)
 	if o.Progress != nil {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}
@@ -1134,26 +1166,12 @@ func (c *TaskCmd) Run(a *app, k *kong.Context) error {
 		}
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(rep)
-	} else {
-		printTaskReport(a.stdout, rep)
-	}
+	_ = a.show(rep, func(w io.Writer) error { printTaskReport(w, rep); return nil })
 	if !rep.Success {
 		fmt.Fprintf(a.stderr, "dockerbridge: task: %s; nothing committed; to undo the task: %s\n", rep.Error, rep.Restore)
 		return exitCode(1)
 	}
 	return nil
-}
-
-// flagGiven reports whether the flag was set on the command line.
-func flagGiven(k *kong.Context, name string) bool {
-	for _, p := range k.Path {
-		if p.Flag != nil && p.Flag.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 func printTaskReport(w io.Writer, r bridge.TaskReport) {
@@ -1197,7 +1215,7 @@ func printTaskReport(w io.Writer, r bridge.TaskReport) {
 // tmux: in the project's container, or on the host with --local.
 type TmuxCmd struct {
 	Local  bool   `help:"Drive tmux on the host instead of in the project's container."`
-	Socket string `default:"dockerbridge" placeholder:"NAME" help:"Name of the private tmux server's socket (tmux -L)."`
+	Socket socket `default:"dockerbridge" placeholder:"NAME" help:"Name of the private tmux server's socket (tmux -L)."`
 
 	New        TmuxNewCmd        `cmd:"" help:"Create a session running --cmd (default: the shell) and print its pane id."`
 	Send       TmuxSendCmd       `cmd:"" help:"Type text into a session as it is, then press Enter."`
@@ -1214,42 +1232,20 @@ type TmuxCmd struct {
 	Log        TmuxLogCmd        `cmd:"" help:"Print what a session started with --log has printed."`
 }
 
-// server is the tmux server the command drives.
-func (t *TmuxCmd) server(a *app) (*tmuxcli.Server, error) {
-	if err := tmuxcli.ValidateSocket(t.Socket); err != nil {
-		return nil, usageError{err}
-	}
+// ProvideServer provides the tmux server the command drives.
+func (t *TmuxCmd) ProvideServer(ctx context.Context, a *app) (*tmuxcli.Server, error) {
 	if t.Local {
 		dir := a.g.StateDir
 		if dir == "" {
 			dir = bridge.DefaultStateDir()
 		}
-		return &tmuxcli.Server{Runner: a.runner, Socket: t.Socket, LogDir: filepath.Join(dir, "transcripts")}, nil
+		return &tmuxcli.Server{Runner: a.runner, Socket: string(t.Socket), LogDir: filepath.Join(dir, "transcripts")}, nil
 	}
-	b, err := a.bridge()
+	b, err := a.bridge(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return b.Tmux(t.Socket), nil
-}
-
-// target checks a session argument before anything runs.
-func tmuxTarget(name string) error {
-	if err := tmuxcli.ValidateTarget(name); err != nil {
-		return usageError{err}
-	}
-	return nil
-}
-
-// tmuxTimeout is --timeout when it was given, else the command's own default:
-// the global default (300s) fits exec and run, not a wait for a prompt.
-func tmuxTimeout(k *kong.Context, g *Globals, def time.Duration) time.Duration {
-	for _, p := range k.Path {
-		if p.Flag != nil && p.Flag.Name == "timeout" {
-			return g.Timeout
-		}
-	}
-	return def
+	return b.Tmux(string(t.Socket)), nil
 }
 
 // tmuxText is the text argument, or the content of --from FILE ("-": stdin).
@@ -1260,13 +1256,7 @@ func tmuxText(a *app, arg, from, verb string) (string, error) {
 	if arg != "" {
 		return "", usageError{fmt.Errorf("tmux %s: give the text or --from, not both", verb)}
 	}
-	var data []byte
-	var err error
-	if from == "-" {
-		data, err = io.ReadAll(a.stdin)
-	} else {
-		data, err = os.ReadFile(from)
-	}
+	data, err := readFrom(from, a.stdin)
 	if err != nil {
 		return "", fmt.Errorf("tmux %s: read %s: %w", verb, from, err)
 	}
@@ -1275,59 +1265,53 @@ func tmuxText(a *app, arg, from, verb string) (string, error) {
 
 // TmuxNewCmd creates a session.
 type TmuxNewCmd struct {
-	Name    string        `arg:"" help:"Session name: letters, digits, '_' and '-'."`
+	Name    session       `arg:"" help:"Session name: letters, digits, '_' and '-'."`
 	Cmd     string        `placeholder:"CMD" help:"Command to run through sh -c (default: the shell). The global --env K=V also sets the pane's environment."`
-	Size    string        `default:"200x50" placeholder:"WxH" help:"Window size."`
+	Size    size          `default:"200x50" placeholder:"WxH" help:"Window size."`
 	History int           `default:"50000" help:"Lines of scrollback (set before the pane is created)."`
 	Ready   time.Duration `default:"10s" help:"How long to wait for the program to draw something."`
 	Log     bool          `help:"Record everything the session prints (tmux log prints it)."`
 	LogMax  int64         `default:"8388608" placeholder:"BYTES" help:"Rotate the record at this size: it keeps the last BYTES to twice that."`
 }
 
-func (c *TmuxNewCmd) Run(a *app, t *TmuxCmd) error {
-	a.envPerCall = true // the new pane gets it
-	if err := tmuxcli.ValidateName(c.Name); err != nil {
-		return usageError{err}
-	}
-	var w, h int
-	if n, err := fmt.Sscanf(c.Size, "%dx%d", &w, &h); err != nil || n != 2 || w < 2 || h < 2 || fmt.Sprintf("%dx%d", w, h) != c.Size {
-		return usageError{fmt.Errorf("tmux new: invalid --size %q: want WIDTHxHEIGHT, such as 200x50", c.Size)}
-	}
+func (TmuxNewCmd) givesEnv() {}
+
+func (c *TmuxNewCmd) Validate() error {
 	if c.History < 1 {
-		return usageError{fmt.Errorf("tmux new: --history must be positive")}
-	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
+		return errors.New("--history must be positive")
 	}
 	if c.LogMax < 1024 {
-		return usageError{fmt.Errorf("tmux new: --log-max must be at least 1024")}
-	}
-	o := tmuxcli.NewOptions{Name: c.Name, Command: c.Cmd, Width: w, Height: h, History: c.History, Env: a.g.Env}
-	if c.Log {
-		o.Transcript, o.TranscriptMax = s.TranscriptPath(c.Name), c.LogMax
-	}
-	pane, drawn, err := s.New(a.ctx, o, c.Ready)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"success": true, "name": c.Name, "pane_id": pane, "drawn": drawn}
-	if o.Transcript != "" {
-		out["transcript"] = o.Transcript
-	}
-	if a.asJSON(out) {
-		return nil
-	}
-	fmt.Fprintln(a.stdout, pane)
-	if !drawn && c.Ready > 0 {
-		fmt.Fprintf(a.stderr, "dockerbridge: tmux new: %s has drawn nothing yet after %s\n", c.Name, c.Ready)
+		return errors.New("--log-max must be at least 1024")
 	}
 	return nil
 }
 
+func (c *TmuxNewCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	name := string(c.Name)
+	o := tmuxcli.NewOptions{Name: name, Command: c.Cmd, Width: c.Size.w, Height: c.Size.h, History: c.History, Env: a.g.Env}
+	if c.Log {
+		o.Transcript, o.TranscriptMax = s.TranscriptPath(name), c.LogMax
+	}
+	pane, drawn, err := s.New(ctx, o, c.Ready)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"success": true, "name": name, "pane_id": pane, "drawn": drawn}
+	if o.Transcript != "" {
+		out["transcript"] = o.Transcript
+	}
+	return a.show(out, func(w io.Writer) error {
+		fmt.Fprintln(w, pane)
+		if !drawn && c.Ready > 0 {
+			fmt.Fprintf(a.stderr, "dockerbridge: tmux new: %s has drawn nothing yet after %s\n", name, c.Ready)
+		}
+		return nil
+	})
+}
+
 // TmuxSendCmd types text.
 type TmuxSendCmd struct {
-	Name        string        `arg:"" help:"Session name or %pane id."`
+	Name        target        `arg:"" help:"Session name or %pane id."`
 	Text        string        `arg:"" optional:"" help:"Text, typed as it is: a key name such as Enter is typed as text (put -- before a text that starts with -)."`
 	From        string        `placeholder:"FILE" help:"Read the text from FILE (- for stdin)."`
 	NoEnter     bool          `help:"Do not press Enter after the text."`
@@ -1335,89 +1319,67 @@ type TmuxSendCmd struct {
 	VerifyEnter bool          `help:"Check that the screen changed after Enter; press it again (up to 3 times) if not."`
 }
 
-func (c *TmuxSendCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
+func (c *TmuxSendCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 	text, err := tmuxText(a, c.Text, c.From, "send")
 	if err != nil {
 		return err
 	}
-	s, err := t.server(a)
+	err = s.Send(ctx, string(c.Name), text, tmuxcli.SendOptions{NoEnter: c.NoEnter, DelayEnter: c.DelayEnter, VerifyEnter: c.VerifyEnter})
 	if err != nil {
 		return err
 	}
-	err = s.Send(a.ctx, c.Name, text, tmuxcli.SendOptions{NoEnter: c.NoEnter, DelayEnter: c.DelayEnter, VerifyEnter: c.VerifyEnter})
-	if err != nil {
-		return err
-	}
-	if a.g.JSON {
-		a.printJSON(map[string]any{"success": true, "bytes": len(text), "pasted": tmuxcli.NeedsPaste(text)})
-	}
-	return nil
+	return a.show(map[string]any{"success": true, "bytes": len(text), "pasted": tmuxcli.NeedsPaste(text)}, nil)
 }
 
 // TmuxKeysCmd sends named keys.
 type TmuxKeysCmd struct {
-	Name   string   `arg:"" help:"Session name or %pane id."`
+	Name   target   `arg:"" help:"Session name or %pane id."`
 	Keys   []string `arg:"" help:"Key names as tmux knows them: C-c, Escape, Up, Tab, Enter, F1, M-x..."`
 	Repeat int      `short:"N" default:"1" help:"Send the keys this many times."`
 }
 
-func (c *TmuxKeysCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
-	return s.Keys(a.ctx, c.Name, c.Repeat, c.Keys...)
+func (c *TmuxKeysCmd) Run(ctx context.Context, s *tmuxcli.Server) error {
+	return s.Keys(ctx, string(c.Name), c.Repeat, c.Keys...)
 }
 
 // TmuxCaptureCmd prints a pane.
 type TmuxCaptureCmd struct {
-	Name  string `arg:"" help:"Session name or %pane id."`
+	Name  target `arg:"" help:"Session name or %pane id."`
 	Lines int    `short:"n" placeholder:"N" help:"The last N lines, history included."`
 	All   bool   `help:"The whole history."`
 	ANSI  bool   `name:"ansi" help:"Keep colours and attributes as escape sequences."`
 }
 
-func (c *TmuxCaptureCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
+func (c *TmuxCaptureCmd) Validate() error {
 	if c.Lines < 0 || (c.Lines > 0 && c.All) {
-		return usageError{errors.New("tmux capture: give --lines N (N > 0) or --all, not both")}
+		return errors.New("give --lines N (N > 0) or --all, not both")
 	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
-	res, err := s.Capture(a.ctx, c.Name, tmuxcli.CaptureOptions{Lines: c.Lines, All: c.All, ANSI: c.ANSI})
-	if err != nil {
-		return err
-	}
-	if a.asJSON(res) {
-		return nil
-	}
-	fmt.Fprint(a.stdout, res.Content)
 	return nil
 }
 
-// waitReport prints a wait's result; a timeout exits 1.
-func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult, timeout time.Duration) error {
-	if a.g.JSON {
-		out := map[string]any{key: res.OK, "waited_ms": res.Waited.Milliseconds(), "content": res.Content, "polls": res.Polls}
-		if key == "matched" {
-			out["match"] = res.Match
-		}
-		a.printJSON(out)
-	} else {
-		fmt.Fprint(a.stdout, res.Content)
+func (c *TmuxCaptureCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	res, err := s.Capture(ctx, string(c.Name), tmuxcli.CaptureOptions{Lines: c.Lines, All: c.All, ANSI: c.ANSI})
+	if err != nil {
+		return err
 	}
+	return a.show(res, func(w io.Writer) error {
+		_, err := fmt.Fprint(w, res.Content)
+		return err
+	})
+}
+
+// waitReport prints a wait's result; a timeout exits 1.
+func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult) error {
+	out := map[string]any{key: res.OK, "waited_ms": res.Waited.Milliseconds(), "content": res.Content, "polls": res.Polls}
+	if key == "matched" {
+		out["match"] = res.Match
+	}
+	_ = a.show(out, func(w io.Writer) error {
+		_, err := fmt.Fprint(w, res.Content)
+		return err
+	})
 	if !res.OK {
-		fmt.Fprintf(a.stderr, "dockerbridge: tmux %s: timed out after %s\n", verb, timeout)
+		fmt.Fprintf(a.stderr, "dockerbridge: tmux %s: timed out after %s\n", verb, a.timeout)
 		return exitCode(1)
 	}
 	return nil
@@ -1425,106 +1387,90 @@ func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult, timeout time.
 
 // TmuxWaitPromptCmd waits for a pattern.
 type TmuxWaitPromptCmd struct {
-	Name     string        `arg:"" help:"Session name or %pane id."`
+	Name     target        `arg:"" help:"Session name or %pane id."`
 	Regex    string        `arg:"" help:"Go regular expression; ^ and $ match at line ends. Searched in the screen and the last --history lines."`
 	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
 	History  int           `default:"100" help:"Lines of history searched above the screen."`
 	Changed  bool          `help:"Only match once the screen differs from when the wait began (a prompt still showing does not count)."`
+
+	re *regexp.Regexp
 }
 
-func (c *TmuxWaitPromptCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
+func (TmuxWaitPromptCmd) defaultTimeout() time.Duration { return 10 * time.Second }
+
+func (c *TmuxWaitPromptCmd) Validate() (err error) {
+	if c.re, err = regexp.Compile("(?m)" + c.Regex); err != nil {
+		return fmt.Errorf("invalid regular expression: %w", err)
 	}
-	re, err := regexp.Compile("(?m)" + c.Regex)
-	if err != nil {
-		return usageError{fmt.Errorf("tmux wait-prompt: invalid regular expression: %w", err)}
-	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
-	timeout := tmuxTimeout(k, a.g, 10*time.Second)
-	res, err := s.WaitPrompt(a.ctx, c.Name, re, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, History: c.History, Changed: c.Changed})
+	return nil
+}
+
+func (c *TmuxWaitPromptCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	res, err := s.WaitPrompt(ctx, string(c.Name), c.re, tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, History: c.History, Changed: c.Changed})
 	if err != nil {
 		return err
 	}
-	return a.waitReport("wait-prompt", "matched", res, timeout)
+	return a.waitReport("wait-prompt", "matched", res)
 }
 
 // TmuxWaitIdleCmd waits for the screen to settle.
 type TmuxWaitIdleCmd struct {
-	Name     string        `arg:"" help:"Session name or %pane id."`
+	Name     target        `arg:"" help:"Session name or %pane id."`
 	Idle     time.Duration `default:"2s" help:"How long the screen and cursor must stay unchanged."`
 	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
 	Ignore   string        `placeholder:"REGEX" help:"Mask what this Go regular expression matches (spinners, clocks) before comparing."`
+
+	ignore *regexp.Regexp
 }
 
-func (c *TmuxWaitIdleCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
-	var ignore *regexp.Regexp
-	if c.Ignore != "" {
-		var err error
-		if ignore, err = regexp.Compile("(?m)" + c.Ignore); err != nil {
-			return usageError{fmt.Errorf("tmux wait-idle: invalid --ignore: %w", err)}
-		}
-	}
-	s, err := t.server(a)
+func (TmuxWaitIdleCmd) defaultTimeout() time.Duration { return 60 * time.Second }
+
+func (c *TmuxWaitIdleCmd) Validate() (err error) {
+	c.ignore, err = compile("--ignore", c.Ignore, true)
+	return err
+}
+
+func (c *TmuxWaitIdleCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	res, err := s.WaitIdle(ctx, string(c.Name), tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, Idle: c.Idle, Ignore: c.ignore})
 	if err != nil {
 		return err
 	}
-	timeout := tmuxTimeout(k, a.g, 60*time.Second)
-	res, err := s.WaitIdle(a.ctx, c.Name, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, Idle: c.Idle, Ignore: ignore})
-	if err != nil {
-		return err
-	}
-	return a.waitReport("wait-idle", "idle", res, timeout)
+	return a.waitReport("wait-idle", "idle", res)
 }
 
 // TmuxWaitShellCmd waits for the shell's prompt.
 type TmuxWaitShellCmd struct {
-	Name     string        `arg:"" help:"Session name or %pane id."`
+	Name     target        `arg:"" help:"Session name or %pane id."`
 	Prompt   string        `placeholder:"REGEX" help:"What the cursor's line ends with at a prompt (default: one of $ # % > and a space)."`
 	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+
+	prompt *regexp.Regexp
 }
 
-func (c *TmuxWaitShellCmd) Run(a *app, t *TmuxCmd, k *kong.Context) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
-	var prompt *regexp.Regexp
-	if c.Prompt != "" {
-		var err error
-		if prompt, err = regexp.Compile(c.Prompt); err != nil {
-			return usageError{fmt.Errorf("tmux wait-shell: invalid --prompt: %w", err)}
-		}
-	}
-	s, err := t.server(a)
+func (TmuxWaitShellCmd) defaultTimeout() time.Duration { return 30 * time.Second }
+
+func (c *TmuxWaitShellCmd) Validate() (err error) {
+	c.prompt, err = compile("--prompt", c.Prompt, false)
+	return err
+}
+
+func (c *TmuxWaitShellCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	res, err := s.WaitShell(ctx, string(c.Name), tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, Prompt: c.prompt})
 	if err != nil {
 		return err
 	}
-	timeout := tmuxTimeout(k, a.g, 30*time.Second)
-	res, err := s.WaitShell(a.ctx, c.Name, tmuxcli.WaitOptions{Timeout: timeout, Interval: c.Interval, Prompt: prompt})
-	if err != nil {
-		return err
-	}
-	return a.waitReport("wait-shell", "completed", res, timeout)
+	return a.waitReport("wait-shell", "completed", res)
 }
 
 // TmuxRunCmd runs a shell command in a session and waits for it.
 type TmuxRunCmd struct {
-	Name    string `arg:"" help:"Session name or %pane id; its pane must sit at a shell prompt."`
+	Name    target `arg:"" help:"Session name or %pane id; its pane must sit at a shell prompt."`
 	Command string `arg:"" optional:"" help:"Shell command line; several lines, heredocs and comments are fine."`
 	From    string `placeholder:"FILE" help:"Read the command from FILE (- for stdin)."`
 	Cwd     string `placeholder:"DIR" help:"Run the command in DIR (relative to /workspace, or absolute; with --local, to the current directory), in a subshell: the session's shell keeps its own directory."`
 }
 
-func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
+func (c *TmuxRunCmd) Run(ctx context.Context, a *app, t *TmuxCmd, s *tmuxcli.Server) error {
 	command, err := tmuxText(a, c.Command, c.From, "run")
 	if err != nil {
 		return err
@@ -1532,28 +1478,23 @@ func (c *TmuxRunCmd) Run(a *app, t *TmuxCmd) error {
 	if strings.TrimSpace(command) == "" {
 		return usageError{errors.New("tmux run: no command given")}
 	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
 	if c.Cwd != "" {
-		dir, err := c.dir(a, t)
+		dir, err := c.dir(ctx, a, t)
 		if err != nil {
 			return err
 		}
 		command = inDir(dir, command)
 	}
-	res, err := s.Run(a.ctx, c.Name, command, tmuxcli.RunOptions{Timeout: a.g.Timeout})
+	res, err := s.Run(ctx, string(c.Name), command, tmuxcli.RunOptions{Timeout: a.timeout})
 	if err != nil {
 		return err
 	}
-	if a.g.JSON {
-		a.printJSON(res)
-	} else {
-		fmt.Fprint(a.stdout, res.Output)
-	}
+	_ = a.show(res, func(w io.Writer) error {
+		_, err := fmt.Fprint(w, res.Output)
+		return err
+	})
 	if res.Status == tmuxcli.StatusTimeout {
-		fmt.Fprintf(a.stderr, "dockerbridge: tmux run: timed out after %s; the command keeps running (interrupt stops it)\n", a.g.Timeout)
+		fmt.Fprintf(a.stderr, "dockerbridge: tmux run: timed out after %s; the command keeps running (interrupt stops it)\n", a.timeout)
 		return exitCode(124)
 	}
 	return exitCode(res.ExitCode)
@@ -1575,7 +1516,7 @@ func inDir(dir, command string) string {
 // dir is --cwd made absolute and checked to be a directory the project
 // user can enter, before anything is typed: a missing one is an error that
 // names it, not a line in the pane.
-func (c *TmuxRunCmd) dir(a *app, t *TmuxCmd) (string, error) {
+func (c *TmuxRunCmd) dir(ctx context.Context, a *app, t *TmuxCmd) (string, error) {
 	if t.Local {
 		dir, err := filepath.Abs(c.Cwd)
 		if err != nil {
@@ -1586,162 +1527,117 @@ func (c *TmuxRunCmd) dir(a *app, t *TmuxCmd) (string, error) {
 		}
 		return dir, nil
 	}
-	b, err := a.bridge()
+	b, err := a.bridge(ctx)
 	if err != nil {
 		return "", err
 	}
-	dir := path.Join(bridge.Workspace, c.Cwd)
-	if path.IsAbs(c.Cwd) {
-		dir = path.Clean(c.Cwd)
-	}
-	res, err := b.Exec(a.ctx, "true", bridge.ExecOptions{Dir: dir})
+	dir, err := b.WorkDir(ctx, c.Cwd)
 	if err != nil {
 		return "", fmt.Errorf("tmux run: %w", err)
-	}
-	if !res.Success {
-		return "", fmt.Errorf("tmux run: working directory %s: cannot enter it", dir)
 	}
 	return dir, nil
 }
 
 // TmuxInterruptCmd sends C-c.
 type TmuxInterruptCmd struct {
-	Name string `arg:"" help:"Session name or %pane id."`
+	Name target `arg:"" help:"Session name or %pane id."`
 }
 
-func (c *TmuxInterruptCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
-	return s.Interrupt(a.ctx, c.Name)
+func (c *TmuxInterruptCmd) Run(ctx context.Context, s *tmuxcli.Server) error {
+	return s.Interrupt(ctx, string(c.Name))
 }
 
 // TmuxKillCmd kills a session.
 type TmuxKillCmd struct {
-	Name string `arg:"" help:"Session name or %pane id."`
+	Name target `arg:"" help:"Session name or %pane id."`
 }
 
-func (c *TmuxKillCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
+func (c *TmuxKillCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	if err := s.Kill(ctx, string(c.Name)); err != nil {
 		return err
 	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
-	if err := s.Kill(a.ctx, c.Name); err != nil {
-		return err
-	}
-	if a.g.JSON {
-		a.printJSON(map[string]any{"success": true, "killed": c.Name})
-	}
-	return nil
+	return a.show(map[string]any{"success": true, "killed": c.Name}, nil)
 }
 
 // TmuxLsCmd lists sessions.
 type TmuxLsCmd struct{}
 
-func (c *TmuxLsCmd) Run(a *app, t *TmuxCmd) error {
-	s, err := t.server(a)
+func (c *TmuxLsCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	panes, err := s.List(ctx)
 	if err != nil {
 		return err
 	}
-	panes, err := s.List(a.ctx)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(panes) {
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPANE\tPID\tSTATE\tCOMMAND")
-	for _, p := range panes {
-		state := "alive"
-		if p.Dead && p.ExitStatus != nil {
-			state = fmt.Sprintf("dead (exit %d)", *p.ExitStatus)
-		} else if p.Dead {
-			state = "dead"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
-	}
-	return tw.Flush()
+	return a.show(panes, func(w io.Writer) error {
+		return table(w, "NAME\tPANE\tPID\tSTATE\tCOMMAND", func(w io.Writer) {
+			for _, p := range panes {
+				state := "alive"
+				if p.Dead && p.ExitStatus != nil {
+					state = fmt.Sprintf("dead (exit %d)", *p.ExitStatus)
+				} else if p.Dead {
+					state = "dead"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
+			}
+		})
+	})
 }
 
 // TmuxStateCmd says what a session's program is doing, in one call.
 type TmuxStateCmd struct {
-	Name   string        `arg:"" help:"Session name or %pane id."`
+	Name   target        `arg:"" help:"Session name or %pane id."`
 	Idle   time.Duration `default:"2s" help:"A pane that printed nothing for this long is idle rather than working."`
 	Prompt string        `placeholder:"REGEX" help:"The program is waiting when this Go regular expression matches its last --lines non-blank lines."`
 	Lines  int           `default:"3" help:"How many of the last non-blank lines --prompt is tried on."`
+
+	prompt *regexp.Regexp
 }
 
-func (c *TmuxStateCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxTarget(c.Name); err != nil {
-		return err
-	}
+func (c *TmuxStateCmd) Validate() (err error) {
 	if c.Idle <= 0 || c.Lines <= 0 {
-		return usageError{errors.New("tmux state: --idle and --lines must be positive")}
+		return errors.New("--idle and --lines must be positive")
 	}
-	var prompt *regexp.Regexp
-	if c.Prompt != "" {
-		var err error
-		if prompt, err = regexp.Compile("(?m)" + c.Prompt); err != nil {
-			return usageError{fmt.Errorf("tmux state: invalid --prompt: %w", err)}
+	c.prompt, err = compile("--prompt", c.Prompt, true)
+	return err
+}
+
+func (c *TmuxStateCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	st, err := s.State(ctx, string(c.Name), tmuxcli.StateOptions{Idle: c.Idle, Prompt: c.prompt, Lines: c.Lines})
+	if err != nil {
+		return err
+	}
+	return a.show(st, func(w io.Writer) error {
+		if st.ExitStatus != nil {
+			_, err := fmt.Fprintf(w, "%s %d\t%s\n", st.State, *st.ExitStatus, st.Reason)
+			return err
 		}
-	}
-	s, err := t.server(a)
-	if err != nil {
+		_, err := fmt.Fprintf(w, "%s\t%s\n", st.State, st.Reason)
 		return err
-	}
-	st, err := s.State(a.ctx, c.Name, tmuxcli.StateOptions{Idle: c.Idle, Prompt: prompt, Lines: c.Lines})
-	if err != nil {
-		return err
-	}
-	if a.asJSON(st) {
-		return nil
-	}
-	if st.ExitStatus != nil {
-		fmt.Fprintf(a.stdout, "%s %d\t%s\n", st.State, *st.ExitStatus, st.Reason)
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "%s\t%s\n", st.State, st.Reason)
-	return nil
+	})
 }
 
 // TmuxLogCmd prints a session's transcript.
 type TmuxLogCmd struct {
-	Name  string `arg:"" help:"Session name."`
-	Plain bool   `help:"Strip colours, cursor moves and other control sequences."`
+	Name  session `arg:"" help:"Session name."`
+	Plain bool    `help:"Strip colours, cursor moves and other control sequences."`
 }
 
-func (c *TmuxLogCmd) Run(a *app, t *TmuxCmd) error {
-	if err := tmuxcli.ValidateName(c.Name); err != nil {
-		return usageError{err}
-	}
-	s, err := t.server(a)
-	if err != nil {
-		return err
-	}
+func (c *TmuxLogCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
+	name := string(c.Name)
 	if !c.Plain && !a.g.JSON {
-		return s.Transcript(a.ctx, c.Name, a.stdout)
+		return s.Transcript(ctx, name, a.stdout)
 	}
 	var buf bytes.Buffer
-	if err := s.Transcript(a.ctx, c.Name, &buf); err != nil {
+	if err := s.Transcript(ctx, name, &buf); err != nil {
 		return err
 	}
 	text := buf.Bytes()
 	if c.Plain {
 		text = tmuxcli.Plain(text)
 	}
-	if a.asJSON(map[string]any{"success": true, "name": c.Name, "path": s.TranscriptPath(c.Name), "content": string(text)}) {
-		return nil
-	}
-	_, err = a.stdout.Write(text)
-	return err
+	return a.show(map[string]any{"success": true, "name": name, "path": s.TranscriptPath(name), "content": string(text)}, func(w io.Writer) error {
+		_, err := w.Write(text)
+		return err
+	})
 }
 
 // indexOr is the index of v in s, or def when it is absent.
@@ -1750,18 +1646,6 @@ func indexOr(s []string, v string, def int) int {
 		return i
 	}
 	return def
-}
-
-// hostPath makes --path absolute: docker takes a bare name for a named volume
-// and would silently mount an empty one.
-func hostPath(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		return abs
-	}
-	return p
 }
 
 // JobCmd runs commands in the background in the container.
@@ -1773,68 +1657,62 @@ type JobCmd struct {
 	Kill  JobKillCmd  `cmd:"" help:"Kill every process a job started."`
 }
 
-// jobName checks a job name before anything runs: the tmux session rule.
-func jobName(name string) error {
-	if err := tmuxcli.ValidateName(name); err != nil {
-		return usageError{fmt.Errorf("job: invalid name %q: use letters, digits, '_' and '-'", name)}
+// job is a job name, checked as it is parsed: the tmux session rule.
+type job string
+
+func (j *job) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
+		return err
 	}
+	if tmuxcli.ValidateName(v) != nil {
+		return fmt.Errorf("invalid job name %q: use letters, digits, '_' and '-'", v)
+	}
+	*j = job(v)
 	return nil
 }
 
 // JobStartCmd starts a job.
 type JobStartCmd struct {
-	Name    string   `arg:"" help:"Job name: letters, digits, '_' and '-'."`
+	Name    job      `arg:"" help:"Job name: letters, digits, '_' and '-'."`
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"Command line, after --; several words are joined with spaces."`
 }
 
-func (c *JobStartCmd) Run(a *app) error {
-	if err := jobName(c.Name); err != nil {
-		return err
+func (JobStartCmd) givesEnv() {}
+
+func (c *JobStartCmd) Validate() error {
+	if len(words(c.Command)) == 0 {
+		return errors.New("no command given")
 	}
-	words := c.Command
-	if len(words) > 0 && words[0] == "--" {
-		words = words[1:]
-	}
-	if len(words) == 0 {
-		return usageError{errors.New("job start: no command given")}
-	}
-	a.envPerCall = true // the job gets it
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
-	j, err := b.StartJob(a.ctx, c.Name, strings.Join(words, " "))
-	if err != nil {
-		return err
-	}
-	if a.asJSON(map[string]any{"success": true, "job": j}) {
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "job %s started: pid %d, log %s\n", j.Name, j.PID, j.Log)
 	return nil
+}
+
+func (c *JobStartCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	j, err := b.StartJob(ctx, string(c.Name), strings.Join(words(c.Command), " "))
+	if err != nil {
+		return err
+	}
+	return a.show(map[string]any{"success": true, "job": j}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "job %s started: pid %d, log %s\n", j.Name, j.PID, j.Log)
+		return err
+	})
 }
 
 // JobLsCmd lists jobs.
 type JobLsCmd struct{}
 
-func (c *JobLsCmd) Run(a *app) error {
-	b, err := a.bridge()
+func (c *JobLsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	jobs, err := b.Jobs(ctx)
 	if err != nil {
 		return err
 	}
-	jobs, err := b.Jobs(a.ctx)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(jobs) {
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tSTARTED\tCOMMAND")
-	for _, j := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", j.Name, jobState(j), j.PID, j.Started, j.Command)
-	}
-	return tw.Flush()
+	return a.show(jobs, func(w io.Writer) error {
+		return table(w, "NAME\tSTATE\tPID\tSTARTED\tCOMMAND", func(w io.Writer) {
+			for _, j := range jobs {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", j.Name, jobState(j), j.PID, j.Started, j.Command)
+			}
+		})
+	})
 }
 
 // jobState is a job's state for people: "exited 3", "killed", "running".
@@ -1847,50 +1725,35 @@ func jobState(j bridge.Job) string {
 
 // JobLogsCmd prints a job's log.
 type JobLogsCmd struct {
-	Name   string `arg:"" help:"Job name."`
-	Follow bool   `short:"f" help:"Keep printing until the job ends (at most --timeout)."`
+	Name   job  `arg:"" help:"Job name."`
+	Follow bool `short:"f" help:"Keep printing until the job ends (at most --timeout)."`
 }
 
-func (c *JobLogsCmd) Run(a *app) error {
-	if err := jobName(c.Name); err != nil {
-		return err
-	}
-	b, err := a.bridge()
-	if err != nil {
-		return err
-	}
+func (c *JobLogsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	if !a.g.JSON {
-		return b.JobLogs(a.ctx, c.Name, c.Follow, a.g.Timeout, a.stdout)
+		return b.JobLogs(ctx, string(c.Name), c.Follow, a.timeout, a.stdout)
 	}
 	buf := dockercli.NewCapBuffer(b.Config().OutputCap)
-	if err := b.JobLogs(a.ctx, c.Name, c.Follow, a.g.Timeout, buf); err != nil {
+	if err := b.JobLogs(ctx, string(c.Name), c.Follow, a.timeout, buf); err != nil {
 		return err
 	}
-	a.printJSON(map[string]any{"success": true, "name": c.Name, "content": buf.String(), "truncated": buf.Truncated()})
-	return nil
+	return a.show(map[string]any{"success": true, "name": c.Name, "content": buf.String(), "truncated": buf.Truncated()}, nil)
 }
 
 // JobWaitCmd waits for a job.
 type JobWaitCmd struct {
-	Name string `arg:"" help:"Job name."`
+	Name job `arg:"" help:"Job name."`
 }
 
-func (c *JobWaitCmd) Run(a *app) error {
-	if err := jobName(c.Name); err != nil {
-		return err
-	}
-	b, err := a.bridge()
+func (c *JobWaitCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	j, timedOut, err := b.WaitJob(ctx, string(c.Name), a.timeout)
 	if err != nil {
 		return err
 	}
-	j, timedOut, err := b.WaitJob(a.ctx, c.Name, a.g.Timeout)
-	if err != nil {
-		return err
-	}
-	a.asJSON(map[string]any{"success": !timedOut && j.State == bridge.JobExited && j.ExitCode != nil && *j.ExitCode == 0, "timed_out": timedOut, "job": j})
+	_ = a.show(map[string]any{"success": !timedOut && j.State == bridge.JobExited && j.ExitCode != nil && *j.ExitCode == 0, "timed_out": timedOut, "job": j}, nil)
 	switch {
 	case timedOut:
-		fmt.Fprintf(a.stderr, "dockerbridge: job wait: %s still running after %s\n", c.Name, a.g.Timeout)
+		fmt.Fprintf(a.stderr, "dockerbridge: job wait: %s still running after %s\n", c.Name, a.timeout)
 		return exitCode(124)
 	case j.State == bridge.JobLost:
 		fmt.Fprintf(a.stderr, "dockerbridge: job wait: %s ended without an exit status (the container was restarted)\n", c.Name)
@@ -1903,28 +1766,20 @@ func (c *JobWaitCmd) Run(a *app) error {
 
 // JobKillCmd kills a job.
 type JobKillCmd struct {
-	Name string `arg:"" help:"Job name."`
+	Name job `arg:"" help:"Job name."`
 }
 
-func (c *JobKillCmd) Run(a *app) error {
-	if err := jobName(c.Name); err != nil {
-		return err
-	}
-	b, err := a.bridge()
+func (c *JobKillCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	j, err := b.KillJob(ctx, string(c.Name))
 	if err != nil {
 		return err
 	}
-	j, err := b.KillJob(a.ctx, c.Name)
-	if err != nil {
-		return err
-	}
-	if a.asJSON(map[string]any{"success": true, "job": j}) {
+	return a.show(map[string]any{"success": true, "job": j}, func(w io.Writer) error {
+		if j.State == bridge.JobKilled {
+			fmt.Fprintf(w, "job %s killed\n", j.Name)
+		} else {
+			fmt.Fprintf(w, "job %s had already ended: %s\n", j.Name, jobState(j))
+		}
 		return nil
-	}
-	if j.State == bridge.JobKilled {
-		fmt.Fprintf(a.stdout, "job %s killed\n", j.Name)
-	} else {
-		fmt.Fprintf(a.stdout, "job %s had already ended: %s\n", j.Name, jobState(j))
-	}
-	return nil
+	})
 }
