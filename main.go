@@ -573,6 +573,21 @@ func (w *waitSpec) Decode(ctx *kong.DecodeContext) error {
 	return nil
 }
 
+// nonBlank is a value that must hold more than blanks.
+type nonBlank string
+
+func (n *nonBlank) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("value", &v); err != nil {
+		return err
+	}
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	*n = nonBlank(v)
+	return nil
+}
+
 // compile compiles a flag's Go regular expression; "" is none. lines makes
 // ^ and $ match at line ends.
 func compile(flag, expr string, lines bool) (*regexp.Regexp, error) {
@@ -1118,7 +1133,7 @@ func (c *CommitCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 
 // TaskCmd runs one agent task from start to commit.
 type TaskCmd struct {
-	Agent         string        `required:"" placeholder:"CMD" help:"Agent command line, run by tmux through sh -c in /workspace."`
+	Agent         nonBlank      `required:"" placeholder:"CMD" help:"Agent command line, run by tmux through sh -c in /workspace."`
 	Prompt        string        `placeholder:"TEXT" help:"Text typed into the agent as it is, then Enter."`
 	Wait          waitSpec      `default:"idle" placeholder:"idle|exit|prompt:REGEX" help:"When the task is over: the screen is idle, the agent exits (status 0), or REGEX matches what the agent printed after the prompt."`
 	Idle          time.Duration `default:"5s" help:"How long the screen must stay unchanged for --wait idle."`
@@ -1134,16 +1149,9 @@ func (TaskCmd) givesEnv() {}
 // a task.
 func (TaskCmd) defaultTimeout() time.Duration { return bridge.DefaultTaskTimeout }
 
-func (c *TaskCmd) Validate() error {
-	if strings.TrimSpace(c.Agent) == "" {
-		return errors.New("--agent is empty")
-	}
-	return nil
-}
-
 func (c *TaskCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	o := bridge.TaskOptions{
-		Agent: c.Agent, Prompt: c.Prompt, Wait: c.Wait.TaskWait, Idle: c.Idle,
+		Agent: string(c.Agent), Prompt: c.Prompt, Wait: c.Wait.TaskWait, Idle: c.Idle,
 		Timeout:       a.timeout,
 		CommitMessage: c.CommitMessage, NoCommit: c.NoCommit,
 		Session: string(c.Session), Socket: string(c.Socket), Env: a.g.Env,
