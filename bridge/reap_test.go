@@ -53,11 +53,13 @@ func TestReapManyInOneStop(t *testing.T) {
 		t.Errorf("docker calls (-want +got):\n%s", diff)
 	}
 	stops := e.callsOf("stop")
-	if diff := cmp.Diff(append([]string{"stop"}, names...), stops[0]); diff != "" {
+	newest := slices.Clone(names) // ps lists the newest first
+	slices.Reverse(newest)
+	if diff := cmp.Diff(append([]string{"stop"}, newest...), stops[0]); diff != "" {
 		t.Errorf("stop argv (-want +got):\n%s", diff)
 	}
 	for _, name := range names {
-		if c, _ := e.container(name); c.running {
+		if c, _ := e.Container(name); c.Running {
 			t.Errorf("%s still running", name)
 		}
 	}
@@ -108,18 +110,18 @@ func TestReapSkips(t *testing.T) {
 	}
 	wantCalls := [][]string{
 		{"ps", "-a", "--filter", "label=" + ProjectLabel, "--no-trunc", "--format", `{{.Names}}\t{{.State}}\t{{.Label "` + ProjectLabel + `"}}`},
-		{"container", "inspect", "--format", `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`, "luzia-busy", "luzia-idle", "luzia-restarted"},
+		{"container", "inspect", "--format", `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`, "luzia-idle", "luzia-restarted", "luzia-busy"},
 		{"stop", "luzia-idle"},
 	}
-	if diff := cmp.Diff(wantCalls, e.calls); diff != "" {
+	if diff := cmp.Diff(wantCalls, e.Calls()); diff != "" {
 		t.Errorf("docker calls (-want +got):\n%s", diff)
 	}
 	for name, running := range map[string]bool{
 		"luzia-active": true, "luzia-busy": true, "luzia-restarted": true, "luzia-idle": false,
 		"luzia-nolabel": true, "luzia-otherlabel": true,
 	} {
-		if c, _ := e.container(name); c.running != running {
-			t.Errorf("%s running %v, want %v", name, c.running, running)
+		if c, _ := e.Container(name); c.Running != running {
+			t.Errorf("%s running %v, want %v", name, c.Running, running)
 		}
 	}
 
@@ -152,7 +154,7 @@ func TestReapNothingIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ReapResult{Checked: 2, Stopped: []string{}, Busy: []string{}, Active: []string{"luzia-a", "luzia-b"}}, res); diff != "" {
+	if diff := cmp.Diff(ReapResult{Checked: 2, Stopped: []string{}, Busy: []string{}, Active: []string{"luzia-b", "luzia-a"}}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"ps"}, e.summary()); diff != "" {
@@ -214,7 +216,7 @@ func TestReapExecInFlightElsewhere(t *testing.T) {
 		_, err := other.Exec(t.Context(), "until [ -e /workspace/release ]; do sleep 0.05; done", ExecOptions{Timeout: time.Minute})
 		done <- err
 	}()
-	for c, _ := e.container("luzia-x"); c.execs == 0; c, _ = e.container("luzia-x") {
+	for c, _ := e.Container("luzia-x"); c.Execs() == 0; c, _ = e.Container("luzia-x") {
 		time.Sleep(10 * time.Millisecond) // until the engine counts the exec
 	}
 	res, err := r.Reap(t.Context())
@@ -291,14 +293,14 @@ func TestReapDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ReapResult{Checked: 2, Stopped: []string{}, Busy: []string{}, Active: []string{}, DryRun: true,
-		WouldStop: []IdleSummary{{"luzia-a", 7200}, {"luzia-b", 5400}}}
+		WouldStop: []IdleSummary{{"luzia-b", 5400}, {"luzia-a", 7200}}}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"ps", "container inspect"}, e.summary()); diff != "" {
 		t.Errorf("docker calls (-want +got):\n%s", diff)
 	}
-	if c, _ := e.container("luzia-a"); !c.running {
+	if c, _ := e.Container("luzia-a"); !c.Running {
 		t.Error("a dry run stopped luzia-a")
 	}
 	release, err := r.State.Claim("luzia-a")

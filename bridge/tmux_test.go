@@ -138,9 +138,7 @@ func TestTmuxRunKilledOnTimeout(t *testing.T) {
 		t.Fatalf("run = %+v, %v; want a timeout", res, err)
 	}
 	// The kill went by the wait's process tree: its wrapper's pid.
-	e.mu.Lock()
-	roots := slices.Clone(e.killRoots)
-	e.mu.Unlock()
+	_, roots := e.kills()
 	if len(roots) != 1 || roots[0] == "" {
 		t.Errorf("kill roots = %q, want the wait's wrapper pid", roots)
 	}
@@ -205,7 +203,7 @@ func TestTmuxThroughFakeEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "C.UTF-8\nin-" + e.ws + "\n"; res.Output != want || res.ExitCode != 3 {
+	if want := "C.UTF-8\nin-/workspace\n"; res.Output != want || res.ExitCode != 3 {
 		t.Errorf("run = %+v, want output %q and exit code 3", res, want)
 	}
 

@@ -144,6 +144,8 @@ func (d *dockerCall) dispatch(verb string, args []string) int {
 		return d.stop(args)
 	case "rm", "container rm":
 		return d.rm(args)
+	case "version":
+		return d.version(args)
 	case "exec", "container exec":
 		if d.e.BeforeExec != nil {
 			d.e.BeforeExec(args)
@@ -226,7 +228,7 @@ var runFlags = flagSpec{
 		"-m": "memory", "--memory": "memory", "--cpus": "cpus", "-l": "label", "--label": "label",
 		"--init": "init", "--rm": "rm", "-i": "interactive", "-t": "tty",
 		"--read-only": "read-only", "--cap-drop": "cap-drop", "--security-opt": "security-opt",
-		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs",
+		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs", "--cap-add": "cap-add", "--ulimit": "ulimit",
 	},
 	bools: map[string]bool{"detach": true, "init": true, "rm": true, "interactive": true, "tty": true, "read-only": true},
 }
@@ -246,7 +248,7 @@ func (d *dockerCall) run(args []string) int {
 		return 125
 	}
 	image := f.rest[0]
-	if d.e.NoImage {
+	if d.e.NoImage || len(d.e.Images) > 0 && !slices.Contains(d.e.Images, image) {
 		repo := image
 		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
 			repo = repo[:i]
@@ -548,7 +550,7 @@ func (d *dockerCall) inspect(args []string) int {
 		}
 	}
 	for _, ref := range missing {
-		fmt.Fprintf(d.stderr, msgNoSuchContainer+"\n", ref)
+		fmt.Fprintf(d.stderr, d.e.noSuch()+"\n", ref)
 	}
 	if len(missing) > 0 {
 		return 1
@@ -748,7 +750,7 @@ func (d *dockerCall) start(args []string) int {
 		for _, ref := range f.rest {
 			c := st.find(ref)
 			if c == nil {
-				fmt.Fprintf(d.stderr, msgNoSuchContainer+"\n", ref)
+				fmt.Fprintf(d.stderr, d.e.noSuch()+"\n", ref)
 				failed = append(failed, ref)
 				continue
 			}
@@ -792,7 +794,7 @@ func (d *dockerCall) stop(args []string) int {
 		for _, ref := range f.rest {
 			c := st.find(ref)
 			if c == nil {
-				fmt.Fprintf(d.stderr, msgNoSuchContainer+"\n", ref)
+				fmt.Fprintf(d.stderr, d.e.noSuch()+"\n", ref)
 				code = 1
 				continue
 			}
@@ -826,7 +828,7 @@ func (d *dockerCall) rm(args []string) int {
 			c := st.find(ref)
 			switch {
 			case c == nil:
-				fmt.Fprintf(d.stderr, msgNoSuchContainer+"\n", ref)
+				fmt.Fprintf(d.stderr, d.e.noSuch()+"\n", ref)
 				if !f.has("force") {
 					code = 1
 				}
@@ -880,20 +882,21 @@ func (d *dockerCall) exec(args []string) int {
 	c := st.find(ref)
 	switch {
 	case c == nil:
-		fmt.Fprintf(d.stderr, msgNoSuchContainer+"\n", ref)
+		fmt.Fprintf(d.stderr, d.e.noSuch()+"\n", ref)
 		return 1
 	case !c.Running:
-		fmt.Fprintf(d.stderr, msgNotRunning+"\n", c.ID)
+		fmt.Fprintf(d.stderr, d.e.notRunning()+"\n", c.ID)
 		return 1
 	}
 	mounts := c.Mounts
 	if len(argv) > 2 && argv[1] == "-c" && strings.Contains(argv[2], "/proc") {
-		view, err := d.procView(c)
+		view, stop, err := d.procView(c)
 		if err != nil {
 			fmt.Fprintf(d.stderr, "fakedocker: %v\n", err)
 			return 125
 		}
 		defer os.RemoveAll(view)
+		defer stop()
 		mounts = append(mounts, Mount{Source: view, Destination: "/proc"})
 	}
 	hv, err := newHostView(mounts)
@@ -1000,6 +1003,30 @@ func (d *dockerCall) exec(args []string) int {
 	return 126
 }
 
-// procView stands in for the container's PID namespace: a directory like
-// /proc whose numeric entries are only the container's processes (those
-// whose environment carries its HOSTNAME, which every exec sets and children
+var versionFlags = flagSpec{names: map[string]string{"-f": "format", "--format": "format"}}
+
+// version emulates "docker version --format": the engine answers, so a
+// command's own exit 255 is not taken for a lost daemon.
+func (d *dockerCall) version(args []string) int {
+	f, err := versionFlags.parse(args)
+	if err != nil {
+		return d.flagError("version", err)
+	}
+	if f.last("format") == "" || len(f.rest) > 0 {
+		fmt.Fprintln(d.stderr, "fakedocker: version without --format is not emulated")
+		return 125
+	}
+	tmpl, err := template.New("").Funcs(templateFuncs).Parse(f.last("format"))
+	if err != nil {
+		fmt.Fprintf(d.stderr, "template parsing error: %v\n", err)
+		return 1
+	}
+	type version struct{ Version, APIVersion string }
+	v := struct{ Client, Server version }{version{"28.2.2", "1.41"}, version{"20.10.24", "1.41"}}
+	if err := tmpl.Execute(d.stdout, v); err != nil {
+		fmt.Fprintf(d.stderr, "template: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(d.stdout)
+	return 0
+}

@@ -1,6 +1,7 @@
 package dockertest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -28,6 +29,12 @@ type Engine struct {
 	// DaemonDown makes every call fail as with no daemon; NoImage makes run
 	// fail as for an image that no registry has.
 	DaemonDown, NoImage bool
+	// Images, when set, are the only images run finds.
+	Images []string
+	// NoSuchContainer and NotRunning, when set, replace the engine's
+	// wording of a missing container (%s is the name) and of a stopped one
+	// (%s is its id): engines and CLIs of other versions word them so.
+	NoSuchContainer, NotRunning string
 
 	// BeforeRun, when set, runs before each docker run does its work.
 	BeforeRun func()
@@ -220,6 +227,9 @@ func (c *Container) Start(t time.Time) {
 
 // Execs counts the execs in flight, as docker's ExecIDs lists them.
 func (c Container) Execs() int { return len(c.view().ExecIDs) }
+
+func (e *Engine) noSuch() string     { return cmp.Or(e.NoSuchContainer, msgNoSuchContainer) }
+func (e *Engine) notRunning() string { return cmp.Or(e.NotRunning, msgNotRunning) }
 
 // started records a command an exec started, to end it with the test.
 func (e *Engine) started(p *os.Process) {

@@ -10,33 +10,63 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
+// procView stands in for the container's PID namespace: a directory like
+// /proc whose numeric entries are only the container's processes (those
+// whose environment carries its HOSTNAME, which every exec sets and children
 // inherit) and whose other entries lead to the host's. A script that scans
 // /proc then sees what it would in the container, not every host process.
-func (d *dockerCall) procView(c *Container) (string, error) {
-	view, err := os.MkdirTemp(string(d.dir), "proc-")
+//
+// The view follows the host's /proc while the exec runs, as the kernel's
+// does: a process the command forks after the exec began shows up in it.
+func (d *dockerCall) procView(c *Container) (view string, stop func(), err error) {
+	view, err = os.MkdirTemp(string(d.dir), "proc-")
 	if err != nil {
-		return "", err
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	mark := "HOSTNAME=" + c.ID[:12]
-	for _, e := range entries {
-		name := e.Name()
-		if _, err := strconv.Atoi(name); err == nil {
-			env, err := os.ReadFile(filepath.Join("/proc", name, "environ"))
-			if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), mark) {
+	linked := map[string]bool{}
+	fill := func() error {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if linked[name] {
 				continue
 			}
+			if _, err := strconv.Atoi(name); err == nil {
+				env, err := os.ReadFile(filepath.Join("/proc", name, "environ"))
+				if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), mark) {
+					continue
+				}
+			}
+			if err := os.Symlink(filepath.Join("/proc", name), filepath.Join(view, name)); err != nil {
+				return err
+			}
+			linked[name] = true
 		}
-		if err := os.Symlink(filepath.Join("/proc", name), filepath.Join(view, name)); err != nil {
-			return "", err
-		}
+		return nil
 	}
-	return view, nil
+	if err := fill(); err != nil {
+		return "", nil, err
+	}
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+				_ = fill()
+			}
+		}
+	}()
+	return view, func() { close(done); <-ended }, nil
 }
 
 // lookPath finds prog on the PATH of env, as the container's runtime would.
