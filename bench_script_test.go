@@ -31,11 +31,12 @@ var benchLayout = []struct {
 	{"tmux_run", []string{"time"}},
 	{"tmux_wait_idle", []string{"delay", "polls_per_second"}},
 	{"scale", []string{"exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"}},
+	{"fleet", []string{"ps", "reap"}},
 }
 
 // pythonNA are the figures where the Python original has nothing to
 // compare, whether or not it is found.
-var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_wait_idle": true, "scale": true}
+var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_wait_idle": true, "scale": true, "fleet": true}
 
 // noOriginal is what the Python columns, and the targets measured against
 // Python, say when no original is given.

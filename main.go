@@ -94,15 +94,18 @@ type Globals struct {
 	NoNetwork bool     `group:"new" help:"Run a new container with no network (--network none)."`
 	Recreate  bool     `group:"new" help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
 
-	Project         string      `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
-	Timeout         timeoutFlag `group:"global" placeholder:"DUR" help:"How long a command may run before it is killed in the container (default: ${timeout}; the tmux waits and task have their own)."`
-	JSON            bool        `group:"global" help:"Print JSON with the keys of the Python bridge."`
-	Verbose         bool        `group:"global" short:"v" help:"Print each docker call on stderr."`
-	Docker          string      `group:"global" default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path; default: ${default})."`
-	Context         string      `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
-	StateDir        string      `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
-	ContainerPrefix string      `group:"global" default:"${prefix}" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
-	AllowOutside    bool        `group:"global" help:"Let file commands reach paths outside /workspace."`
+	Project         string        `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
+	Timeout         timeoutFlag   `group:"global" placeholder:"DUR" help:"How long a command may run before it is killed in the container (default: ${timeout}; the tmux waits and task have their own)."`
+	JSON            bool          `group:"global" help:"Print JSON with the keys of the Python bridge."`
+	Verbose         bool          `group:"global" short:"v" help:"Print each docker call on stderr."`
+	Docker          string        `group:"global" default:"docker" env:"DOCKERBRIDGE_DOCKER" placeholder:"BIN" help:"Docker-compatible CLI to run (docker, podman, a path; default: ${default})."`
+	Context         string        `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
+	Engines         []string      `group:"global" sep:"," env:"DOCKERBRIDGE_ENGINES" placeholder:"CTX,..." help:"Docker contexts of the engines to spread projects over: each project goes where there is most room and stays there; ps, reap and status --all ask them all."`
+	Engine          string        `group:"global" placeholder:"CTX" help:"The engine (a docker context) for this call, asked nothing else."`
+	EngineTimeout   time.Duration `group:"global" default:"10s" placeholder:"DUR" help:"How long each engine may take to answer a call that asks every engine."`
+	StateDir        string        `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
+	ContainerPrefix string        `group:"global" default:"${prefix}" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
+	AllowOutside    bool          `group:"global" help:"Let file commands reach paths outside /workspace."`
 
 	Version kong.VersionFlag `group:"global" help:"Print the version."`
 }
@@ -121,6 +124,9 @@ func vars() kong.Vars {
 
 // Validate refuses global flags that parse but mean nothing.
 func (g *Globals) Validate() error {
+	if err := checkEngines(g); err != nil {
+		return err
+	}
 	for _, m := range g.Mount {
 		src, rest, _ := strings.Cut(m, ":")
 		dst, _, _ := strings.Cut(rest, ":")
@@ -181,6 +187,7 @@ type CLI struct {
 	Rm     RmCmd     `cmd:"" help:"Stop and remove the container."`
 	Ps     PsCmd     `cmd:"" help:"List every project container."`
 	Reap   ReapCmd   `cmd:"" help:"Stop containers that have sat idle."`
+	Cp     CpCmd     `cmd:"" help:"Copy files and directories between the host and /workspace: cp SRC :DST, cp :SRC DST."`
 	Tmux   TmuxCmd   `cmd:"" help:"Drive interactive programs through tmux: new, send, keys, capture, wait-prompt, wait-idle, wait-shell, run, interrupt, kill, ls, state."`
 
 	Snapshot SnapshotCmd `cmd:"" help:"Record the workspace in git without touching HEAD, the index or a file; list, diff and restore snapshots."`
@@ -463,6 +470,11 @@ func (a *app) bridge(ctx context.Context) (*bridge.Bridge, error) {
 		// Only a flag's value can make the configuration invalid.
 		return nil, usageError{err}
 	}
+	if a.inFleet() {
+		if err := b.UseFleet(ctx, a.fleet(st), a.g.Engine); err != nil {
+			return nil, err
+		}
+	}
 	if a.shapes {
 		if err := a.settle(ctx, b); err != nil {
 			return nil, err
@@ -470,6 +482,80 @@ func (a *app) bridge(ctx context.Context) (*bridge.Bridge, error) {
 	}
 	a.b = b
 	return b, nil
+}
+
+// inFleet reports whether the call names engines (--engines, --engine):
+// without them, the one engine of --context is used as it always was.
+func (a *app) inFleet() bool { return len(a.g.Engines) > 0 || a.g.Engine != "" }
+
+// fleet is the engines of the call, with a client for each.
+func (a *app) fleet(st *bridge.State) *bridge.Fleet {
+	engines := a.g.Engines
+	if len(engines) == 0 {
+		engines = []string{a.g.Engine}
+	}
+	return &bridge.Fleet{Engines: engines, State: st, Deadline: a.g.EngineTimeout, Client: func(engine string) *dockercli.Client {
+		c := a.docker()
+		c.Context = engine
+		return c
+	}}
+}
+
+// warnEngines says on stderr, one line each, which engines did not answer,
+// and reports whether none did.
+func (a *app) warnEngines(errs []error) bool {
+	failed := 0
+	for _, err := range errs {
+		var ee *bridge.EngineError
+		if errors.As(err, &ee) {
+			failed++
+			fmt.Fprintf(a.stderr, "dockerbridge: warning: engine %s: %s\n", ee.Engine, message(ee.Err, a.g.Docker))
+		}
+	}
+	return failed > 0 && failed == len(errs)
+}
+
+// withEngineErrors is rows followed by the {engine, error} rows of the
+// engines that did not answer.
+func withEngineErrors[T any](rows []T, errs []error) []any {
+	out := []any{}
+	for _, r := range rows {
+		out = append(out, r)
+	}
+	for _, err := range errs {
+		var ee *bridge.EngineError
+		if errors.As(err, &ee) {
+			out = append(out, map[string]string{"engine": ee.Engine, "error": message(ee.Err, "docker")})
+		}
+	}
+	return out
+}
+
+// checkEngines refuses an engine list that cannot be meant.
+func checkEngines(g *Globals) error {
+	if len(g.Engines) == 0 && g.Engine == "" {
+		return nil
+	}
+	if g.Context != "" {
+		return errors.New("--context and --engines/--engine both choose the engine: give one of them")
+	}
+	if g.EngineTimeout <= 0 {
+		return fmt.Errorf("--engine-timeout %s: want a positive duration", g.EngineTimeout)
+	}
+	seen := map[string]bool{}
+	for _, e := range g.Engines {
+		if e == "" || strings.HasPrefix(e, "-") {
+			return fmt.Errorf("--engines %q: want docker context names, comma-separated", strings.Join(g.Engines, ","))
+		}
+		if seen[e] {
+			return fmt.Errorf("--engines: %s is listed twice", e)
+		}
+		seen[e] = true
+	}
+	if strings.HasPrefix(g.Engine, "-") || (g.Engine != "" && len(g.Engines) > 0 && !seen[g.Engine]) {
+		return fmt.Errorf("--engine %s is not one of --engines %s", g.Engine, strings.Join(g.Engines, ","))
+	}
+	return nil
 }
 
 // settle compares the container's settings with this call's: with
@@ -826,16 +912,29 @@ func (c *GrepCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 }
 
 // StatusCmd shows the container's state.
-type StatusCmd struct{}
+type StatusCmd struct {
+	All bool `help:"Every project container, on every engine: one row each."`
+}
 
 func (StatusCmd) control() {}
 
-func (c *StatusCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+func (c *StatusCmd) Run(ctx context.Context, a *app, state *bridge.State) error {
+	if c.All {
+		return c.all(ctx, a, state)
+	}
+	b, err := a.bridge(ctx)
+	if err != nil {
+		return err
+	}
 	st, err := b.Status(ctx)
 	if err != nil {
 		return err
 	}
+	st.Engine = b.Engine()
 	return a.show(st, func(w io.Writer) error {
+		if st.Engine != "" {
+			fmt.Fprintf(w, "engine:        %s\n", st.Engine)
+		}
 		switch {
 		case st.Running:
 			fmt.Fprintf(w, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
@@ -851,6 +950,40 @@ func (c *StatusCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		}
 		return nil
 	})
+}
+
+// all is status --all: one docker ps per engine, every engine at once.
+func (c *StatusCmd) all(ctx context.Context, a *app, st *bridge.State) error {
+	var rows []bridge.StatusRow
+	var errs []error
+	var err error
+	if a.inFleet() {
+		rows, errs = a.fleet(st).StatusAll(ctx)
+	} else if rows, err = bridge.StatusAll(ctx, a.docker(), st); err != nil {
+		return err
+	}
+	allFailed := a.warnEngines(errs)
+	engine := func(s string) string {
+		if a.inFleet() {
+			return s
+		}
+		return "" // on one engine the output stays as it was
+	}
+	err = a.show(withEngineErrors(rows, errs), func(w io.Writer) error {
+		return table(w, "NAME\tPROJECT\t"+engine("ENGINE\t")+"STATE\tSTATUS\tLAST ACTIVITY", func(w io.Writer) {
+			for _, r := range rows {
+				last := r.LastActivity
+				if last == "" {
+					last = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s%s\t%s\t%s\n", r.Name, r.Project, engine(r.Engine+"\t"), r.State, r.Status, last)
+			}
+		})
+	})
+	if err == nil && allFailed {
+		return exitCode(1)
+	}
+	return err
 }
 
 // StopCmd stops the container.
@@ -898,7 +1031,10 @@ type PsCmd struct{}
 
 func (PsCmd) control() {}
 
-func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client) error {
+func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *bridge.State) error {
+	if a.inFleet() {
+		return c.fleet(ctx, a, st)
+	}
 	list, err := bridge.List(ctx, docker)
 	if err != nil {
 		return err
@@ -910,6 +1046,25 @@ func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client) error
 			}
 		})
 	})
+}
+
+// fleet is ps of every engine at once: each row names its engine, and an
+// engine that does not answer is a row of its own ({engine, error} in
+// JSON) and a warning, beside the others' rows.
+func (c *PsCmd) fleet(ctx context.Context, a *app, st *bridge.State) error {
+	list, errs := a.fleet(st).List(ctx)
+	allFailed := a.warnEngines(errs)
+	err := a.show(withEngineErrors(list, errs), func(w io.Writer) error {
+		return table(w, "NAME\tPROJECT\tENGINE\tSTATUS\tCREATED", func(w io.Writer) {
+			for _, c := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Engine, c.Status, c.Created)
+			}
+		})
+	})
+	if err == nil && allFailed {
+		return exitCode(1)
+	}
+	return err
 }
 
 // ReapCmd stops idle containers.
@@ -926,17 +1081,41 @@ func (ReapCmd) control() {}
 func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *bridge.State) error {
 	r := &bridge.Reaper{Docker: docker, State: st, Idle: c.Idle, Projects: c.Projects,
 		Prefix: a.g.ContainerPrefix, AnyPrefix: c.AnyPrefix, DryRun: c.DryRun}
+	// pass reaps once: the result, what --json prints, and where each
+	// container is, across engines.
+	pass := func() (bridge.ReapResult, any, map[string]string, error) {
+		if !a.inFleet() {
+			res, err := r.Reap(ctx)
+			return res, res, nil, err
+		}
+		fr, errs := a.fleet(st).Reap(ctx, *r)
+		if a.warnEngines(errs) {
+			return fr.ReapResult, fr, nil, errors.Join(errs...)
+		}
+		on := map[string]string{}
+		for _, e := range fr.Engines {
+			if e.ReapResult != nil {
+				for _, name := range slices.Concat(e.Stopped, e.Active, e.Busy) {
+					on[name] = " on " + e.Engine
+				}
+				for _, w := range e.WouldStop {
+					on[w.Name] = " on " + e.Engine
+				}
+			}
+		}
+		return fr.ReapResult, fr, on, nil
+	}
 	if c.Watch <= 0 {
-		res, err := r.Reap(ctx)
+		res, out, on, err := pass()
 		if err != nil {
 			return err
 		}
-		return a.show(res, func(w io.Writer) error {
+		return a.show(out, func(w io.Writer) error {
 			for _, name := range res.Stopped {
-				fmt.Fprintf(w, "stopped %s\n", name)
+				fmt.Fprintf(w, "stopped %s%s\n", name, on[name])
 			}
 			for _, s := range res.WouldStop {
-				fmt.Fprintf(w, "would stop %s (idle %s)\n", s.Name, idleFor(s.IdleSeconds))
+				fmt.Fprintf(w, "would stop %s%s (idle %s)\n", s.Name, on[s.Name], idleFor(s.IdleSeconds))
 			}
 			_, err := fmt.Fprintln(w, reapSummary(res))
 			return err
@@ -945,7 +1124,7 @@ func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st 
 	tick := time.NewTicker(c.Watch)
 	defer tick.Stop()
 	for {
-		res, err := r.Reap(ctx)
+		res, _, on, err := pass()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -955,10 +1134,10 @@ func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st 
 			fmt.Fprintf(a.stderr, "%s reap: %s\n", now, message(err, a.g.Docker))
 		}
 		for _, name := range res.Stopped {
-			fmt.Fprintf(a.stdout, "%s stopped %s (idle over %s)\n", now, name, c.Idle)
+			fmt.Fprintf(a.stdout, "%s stopped %s%s (idle over %s)\n", now, name, on[name], c.Idle)
 		}
 		for _, w := range res.WouldStop {
-			fmt.Fprintf(a.stdout, "%s would stop %s (idle %s)\n", now, w.Name, idleFor(w.IdleSeconds))
+			fmt.Fprintf(a.stdout, "%s would stop %s%s (idle %s)\n", now, w.Name, on[w.Name], idleFor(w.IdleSeconds))
 		}
 		if a.g.Verbose && err == nil {
 			fmt.Fprintf(a.stdout, "%s reap: %s\n", now, reapSummary(res))
@@ -969,6 +1148,49 @@ func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st 
 		case <-tick.C:
 		}
 	}
+}
+
+// CpCmd copies between the host and the container's /workspace.
+type CpCmd struct {
+	Src string `arg:"" placeholder:"SRC" help:"What to copy: a host path, or :PATH in the container."`
+	Dst string `arg:"" placeholder:"DST" help:"Where to: :PATH in the container, or a host path."`
+}
+
+// Validate checks that exactly one side is the container's.
+func (c *CpCmd) Validate() error {
+	in, out := strings.HasPrefix(c.Dst, ":"), strings.HasPrefix(c.Src, ":")
+	if in == out {
+		return errors.New("cp: mark the container side, and only it, with a leading ':' (cp SRC :DST, or cp :SRC DST)")
+	}
+	if (in && c.Src == "") || (out && c.Dst == "") {
+		return errors.New("cp: empty host path")
+	}
+	return nil
+}
+
+func (c *CpCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	// A bare ':' is the workspace itself.
+	side := func(p string) string {
+		if p == ":" {
+			return bridge.Workspace
+		}
+		return p[1:]
+	}
+	var res bridge.CopyResult
+	var err error
+	if strings.HasPrefix(c.Dst, ":") {
+		res, err = b.CopyIn(ctx, c.Src, side(c.Dst))
+	} else {
+		res, err = b.CopyOut(ctx, side(c.Src), c.Dst)
+	}
+	if err != nil {
+		return err
+	}
+	res.Source, res.Dest = c.Src, c.Dst
+	return a.show(res, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "copied %s to %s (%d entries, %d bytes)\n", c.Src, c.Dst, res.Entries, res.Bytes)
+		return err
+	})
 }
 
 // idleFor says how long, to the minute once it is a minute or more.

@@ -38,13 +38,16 @@ func init() {
 	// memory, and that of every child it waited for, stayed under MB MiB.
 	// Prints "maxrss N MiB".
 	realCmds["maxrss"] = realMaxRSS
-	// privdocker start|kill|stop: a private dockerd of the script's own,
-	// with its own data root, exec root, containerd, socket and bridge; start
-	// loads luzia-sandbox:latest into it on the first start and points
-	// DOCKER_HOST at it. kill sends it SIGKILL (a crash); stop ends it
-	// and everything it ran. The shared engine is never touched. When the
-	// script ends, the private engine, its containers and its files are
-	// removed whatever happened.
+	// privdocker start|kill|stop|freeze [NAME]: a private dockerd of the
+	// script's own, with its own data root, exec root, containerd, socket
+	// and bridge; start loads luzia-sandbox:latest into it on the first
+	// start and points DOCKER_HOST at it; with NAME, it is one of several
+	// engines instead, reached through the docker context NAME, made in a
+	// DOCKER_CONFIG of the script's own. kill sends it SIGKILL (a crash);
+	// freeze stops it with SIGSTOP, so that it takes calls and answers
+	// none; stop ends it and everything it ran. The shared engine is never
+	// touched. When the script ends, the private engines, their containers
+	// and their files are removed whatever happened.
 	realCmds["privdocker"] = realPrivDocker
 	// rodir DIR: makes DIR read-only, even for root, with a read-only bind
 	// mount of itself that is undone when the script ends.
@@ -238,17 +241,25 @@ func realMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// privKey names a private engine: its script, and its name ("" for the
+// one DOCKER_HOST points at).
+type privKey struct {
+	ts   *testscript.TestScript
+	name string
+}
+
 // privEngine is one script's private dockerd.
 type privEngine struct {
 	dir    string
 	bridge string // its own bridge: the host's docker0 is not its to touch
 	daemon *exec.Cmd
 	exited chan struct{}
+	frozen bool // stopped by SIGSTOP
 }
 
 var (
 	privMu      sync.Mutex
-	privEngines = map[*testscript.TestScript]*privEngine{}
+	privEngines = map[privKey]*privEngine{}
 )
 
 func (p *privEngine) host() string { return "unix://" + filepath.Join(p.dir, "docker.sock") }
@@ -409,6 +420,7 @@ func (p *privEngine) kill() {
 	}
 	_ = p.daemon.Process.Signal(syscall.SIGKILL)
 	<-p.exited
+	p.frozen = false
 	// Wait for containerd to die too: a dockerd started while it is still
 	// dying would wait for it and give up. Its pid file goes once it is
 	// dead, because this machine's init may leave the zombie for a while,
@@ -436,11 +448,20 @@ func (p *privEngine) kill() {
 	}
 }
 
+// thaw lets a frozen dockerd run again.
+func (p *privEngine) thaw() {
+	if p.frozen && p.running() {
+		_ = p.daemon.Process.Signal(syscall.SIGCONT)
+	}
+	p.frozen = false
+}
+
 // stop removes every container of the private engine and ends dockerd.
 func (p *privEngine) stop() error {
 	if !p.running() {
 		return nil
 	}
+	p.thaw()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if out, err := p.docker(ctx, "ps", "-aq"); err == nil && len(bytes.TrimSpace(out)) > 0 {
@@ -528,11 +549,15 @@ func lastLines(s string, n int) string {
 }
 
 func realPrivDocker(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: privdocker start|kill|stop")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: privdocker start|kill|stop|freeze [NAME]")
+	}
+	key := privKey{ts: ts}
+	if len(args) == 2 {
+		key.name = args[1]
 	}
 	privMu.Lock()
-	p := privEngines[ts]
+	p := privEngines[key]
 	privMu.Unlock()
 	switch args[0] {
 	case "start":
@@ -551,11 +576,11 @@ func realPrivDocker(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Check(os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}\n"), 0o600))
 			p = &privEngine{dir: dir}
 			privMu.Lock()
-			privEngines[ts] = p
+			privEngines[key] = p
 			privMu.Unlock()
 			ts.Defer(func() {
 				privMu.Lock()
-				delete(privEngines, ts)
+				delete(privEngines, key)
 				privMu.Unlock()
 				errs := p.destroy()
 				if len(pidsUnder(p.dir)) == 0 {
@@ -573,7 +598,11 @@ func realPrivDocker(ts *testscript.TestScript, neg bool, args []string) {
 		if first {
 			ts.Check(p.loadImage())
 		}
-		ts.Setenv("DOCKER_HOST", p.host())
+		if key.name == "" {
+			ts.Setenv("DOCKER_HOST", p.host())
+		} else if first {
+			privContext(ts, key.name, p.host())
+		}
 	case "kill":
 		if p == nil || !p.running() {
 			ts.Fatalf("privdocker kill: no private engine runs")
@@ -584,7 +613,30 @@ func realPrivDocker(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("privdocker stop: no private engine")
 		}
 		ts.Check(p.stop())
+	case "freeze":
+		if p == nil || !p.running() {
+			ts.Fatalf("privdocker freeze: no private engine runs")
+		}
+		ts.Check(p.daemon.Process.Signal(syscall.SIGSTOP))
+		p.frozen = true
 	default:
-		ts.Fatalf("usage: privdocker start|kill|stop")
+		ts.Fatalf("usage: privdocker start|kill|stop|freeze [NAME]")
+	}
+}
+
+// privContext makes the docker context name for the engine at host, in a
+// DOCKER_CONFIG of the script's own, so that the user's contexts stay as
+// they are.
+func privContext(ts *testscript.TestScript, name, host string) {
+	cfg := ts.Getenv("DOCKER_CONFIG")
+	if cfg == "" || !strings.HasPrefix(cfg, ts.Getenv("WORK")) {
+		cfg = filepath.Join(ts.Getenv("WORK"), ".docker-config")
+		ts.Check(os.MkdirAll(cfg, 0o700))
+		ts.Setenv("DOCKER_CONFIG", cfg)
+	}
+	cmd := exec.Command("docker", "context", "create", name, "--docker", "host="+host)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfg, "DOCKER_HOST=", "DOCKER_CONTEXT=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("docker context create %s: %v: %s", name, err, out)
 	}
 }

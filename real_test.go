@@ -170,7 +170,7 @@ type envKeysKey struct{}
 func realScriptEnv(ts *testscript.TestScript) []string {
 	keys, _ := ts.Value(envKeysKey{}).([]string)
 	keys = append(keys,
-		"DOCKERBRIDGE_PROJECT", "DOCKERBRIDGE_STATE_DIR", "DOCKERBRIDGE_IMAGE", "DOCKERBRIDGE_DOCKER",
+		"DOCKERBRIDGE_PROJECT", "DOCKERBRIDGE_STATE_DIR", "DOCKERBRIDGE_IMAGE", "DOCKERBRIDGE_DOCKER", "DOCKERBRIDGE_ENGINES",
 		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")
 	seen := map[string]bool{}
 	var env []string
@@ -294,22 +294,33 @@ func realCode(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func realContainers(ts *testscript.TestScript, neg bool, args []string) {
+	const usage = "usage: containers [-running] [-engine CTX] PROJECT N"
 	running := len(args) > 0 && args[0] == "-running"
 	if running {
 		args = args[1:]
 	}
+	var global []string
+	if len(args) > 1 && args[0] == "-engine" {
+		global = []string{"--context", args[1]}
+		args = args[2:]
+	}
 	if len(args) != 2 {
-		ts.Fatalf("usage: containers [-running] PROJECT N")
+		ts.Fatalf(usage)
 	}
 	want, err := strconv.Atoi(args[1])
 	if err != nil {
-		ts.Fatalf("usage: containers [-running] PROJECT N: N must be a number")
+		ts.Fatalf(usage + ": N must be a number")
 	}
-	psArgs := []string{"ps", "--no-trunc", "--filter", "label=luzia.project=" + args[0], "--format", "{{.Names}}"}
+	psArgs := append(global, "ps", "--no-trunc", "--filter", "label=luzia.project="+args[0], "--format", "{{.Names}}")
 	if !running {
 		psArgs = append(psArgs, "-a")
 	}
-	out, err := exec.Command("docker", psArgs...).Output()
+	cmd := exec.Command("docker", psArgs...)
+	if global != nil {
+		// The engine's context lives in the script's own DOCKER_CONFIG.
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+ts.Getenv("DOCKER_CONFIG"))
+	}
+	out, err := cmd.Output()
 	ts.Check(err)
 	names := strings.Fields(string(out))
 	if (len(names) == want) == neg {

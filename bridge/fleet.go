@@ -306,13 +306,15 @@ func (b *Bridge) UseFleet(ctx context.Context, f *Fleet, pin string) error {
 	b.fleet = f
 	if pin != "" {
 		b.engine, b.docker, b.pin = pin, f.Client(pin), true
-		return nil
+	} else {
+		engine, placed, err := f.Resolve(ctx, b.Name(), b.cfg.Project, NeedOf(b.cfg.CPUs, b.cfg.Memory))
+		if err != nil {
+			return err
+		}
+		b.engine, b.docker, b.placed = engine, f.Client(engine), placed
 	}
-	engine, placed, err := f.Resolve(ctx, b.Name(), b.cfg.Project, NeedOf(b.cfg.CPUs, b.cfg.Memory))
-	if err != nil {
-		return err
-	}
-	b.engine, b.docker, b.placed = engine, f.Client(engine), placed
+	// Its paths are the engine host's: not checked or read here.
+	b.cfg.RemoteEngine = b.cfg.RemoteEngine || remoteEngine(b.engine)
 	return nil
 }
 
@@ -333,6 +335,7 @@ func (b *Bridge) relocate(ctx context.Context) bool {
 		return false
 	}
 	b.engine, b.docker = found[0], b.fleet.Client(found[0])
+	b.cfg.RemoteEngine = b.cfg.RemoteEngine || remoteEngine(b.engine)
 	_ = b.fleet.State.SetEngine(b.Name(), b.engine)
 	return true
 }

@@ -133,6 +133,8 @@ type Status struct {
 	// Running is true only for "running": a restarting or paused container
 	// runs no command.
 	State string `json:"state,omitempty"`
+	// Engine is the docker context that holds it, in a fleet.
+	Engine string `json:"engine,omitempty"`
 }
 
 type inspectInfo struct {

@@ -48,6 +48,7 @@ FULL = dict(
     scale=(1, 10, 50), scale_exec_runs=8, scale_reap_runs=(3, 3, 2),
     reap_n=20, reap_runs=3, py_reap_runs=1, py_own_n=5,
     go_benchtime="1s", go_engine_benchtime="10x", timelines=True, scale_rounds=2,
+    fleet_rounds=3, fleet_runs=8,
 )
 QUICK = dict(
     warm_rounds=1, warm_runs=3,
@@ -59,6 +60,7 @@ QUICK = dict(
     scale=(1, 2, 3), scale_exec_runs=1, scale_reap_runs=(1, 1, 1),
     reap_n=3, reap_runs=1, py_reap_runs=1, py_own_n=0,
     go_benchtime="20x", go_engine_benchtime=None, timelines=False, scale_rounds=1,
+    fleet_rounds=1, fleet_runs=2,
 )
 
 # Rows and figures every run produces, in order; the harness test checks
@@ -74,6 +76,7 @@ LAYOUT = [
     ("tmux_run", ["time"]),
     ("tmux_wait_idle", ["delay", "polls_per_second"]),
     ("scale", ["exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"]),
+    ("fleet", ["ps", "reap"]),
 ]
 
 
@@ -893,6 +896,60 @@ class Bench:
                   }],
                   "notes": notes})
 
+    def fleet(self, names):
+        """ps and reap across two engines against one. The two engines are
+        two docker contexts on this host's one engine, in a DOCKER_CONFIG
+        of the bench's own: what is measured is the fan-out's own cost, with
+        the engine's work doubled."""
+        self.say("fleet: ps and reap across 2 engines against 1")
+        cfg = os.path.join(self.tmp, "docker-config")
+        os.makedirs(cfg, exist_ok=True)
+        env = dict(os.environ, DOCKER_CONFIG=cfg)
+        env.pop("DOCKERBRIDGE_ENGINES", None)
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        for e in ("bench-e1", "bench-e2"):
+            self.run([self.docker, "context", "rm", "-f", e], check=False, env=env)
+            self.run([self.docker, "context", "create", e, "--docker", "host=" + host], env=env)
+        projects = [self.project(s) for s in names]
+        one = [self.bin, "--engines", "bench-e1"]
+        two = [self.bin, "--engines", "bench-e1,bench-e2"]
+        reap = ["reap", "--idle", "10m"] + projects
+        cmds = [("two_ps", two + ["ps"]), ("one_ps", one + ["ps"]), ("docker_ps", [self.docker, "ps", "-a"]),
+                ("two_reap", two + reap), ("one_reap", one + reap)]
+        for _, argv in cmds:
+            self.run(argv, env=env)
+        saved = os.environ.get("DOCKER_CONFIG")
+        os.environ["DOCKER_CONFIG"] = cfg
+        try:
+            t = self.hyperfine([(n, shlex.join(argv)) for n, argv in cmds],
+                               runs=self.cfg["fleet_runs"], rounds=self.cfg["fleet_rounds"])
+        finally:
+            if saved is None:
+                os.environ.pop("DOCKER_CONFIG", None)
+            else:
+                os.environ["DOCKER_CONFIG"] = saved
+        figs = []
+        for verb in ("ps", "reap"):
+            two_m, one_m = median(t["two_" + verb]), median(t["one_" + verb])
+            r = ratio(two_m, one_m)
+            floor = ({"docker": self.subject(t["docker_ps"], label="docker ps -a (one engine)")} if verb == "ps"
+                     else {"docker": {"na": "no raw equivalent"}})
+            figs.append(dict({
+                "name": verb, "unit": "s",
+                "dockerbridge": self.subject(t["two_" + verb], label="dockerbridge --engines e1,e2 %s" % verb),
+                "one_engine": self.subject(t["one_" + verb], label="dockerbridge --engines e1 %s" % verb),
+                "python": {"na": "not measured"},
+                "ratios": {"two/one": r},
+                "target": {"text": "≤ 1.2× one engine", "value": r, "limit": 1.2,
+                           "met": r is not None and r <= 1.2,
+                           "why": "2 engines %s against 1 engine %s: the engines are asked at once, each call's "
+                                  "own start is what remains" % (fmt_time(two_m), fmt_time(one_m))},
+            }, **floor))
+        self.add({"id": "fleet", "title": "Fleet: ps and reap across 2 engines against 1", "figures": figs,
+                  "notes": ["Two docker contexts on this host's one engine stand for two engines, so the engine does "
+                            "twice the work; the ratio is of dockerbridge across both against dockerbridge on one. "
+                            "reap covers %d projects, none idle: the pass is one ps per engine." % len(names)]})
+
     def ours_pool_suffixes(self):
         return [n[len(self.prefix):] for n in self.ours(all_=False) if n[len(self.prefix):].startswith("pool-")]
 
@@ -1186,6 +1243,7 @@ def main():
         pool = b.pool(max(max(b.cfg["scale"]), b.cfg["reap_n"]))
         b.scale(pool)
         b.reap(pool)
+        b.fleet(pool)
         b.cleanup()
         b.go_benchmarks()
     except KeyboardInterrupt:

@@ -346,11 +346,20 @@ def cleanup_idle_containers(timeout_minutes: int = IDLE_TIMEOUT_MINUTES, extras:
 
 
 def list_project_containers(extras: bool = False) -> list:
-    """List all luzia project containers: [{name, status, created}] (and project with extras=True)."""
+    """List all luzia project containers: [{name, status, created}] (and project with extras=True).
+
+    Across several engines (DOCKERBRIDGE_ENGINES), it lists what the engines
+    that answered have; with extras=True each row also names its engine.
+    """
     code, data, _ = _call(["ps"])
-    if code != 0 or not isinstance(data, list):
+    if not isinstance(data, list):
         return []
-    return [_original(row, "list_project_containers", extras) for row in data]
+    # An engine that did not answer is a row {engine, error}: logged, not listed.
+    for row in data:
+        if isinstance(row, dict) and "error" in row:
+            logger.warning(f"list_project_containers: engine {row.get('engine')}: {row['error']}")
+    return [_original(row, "list_project_containers", extras) for row in data
+            if isinstance(row, dict) and "error" not in row]
 
 
 class DockerTmuxController:
