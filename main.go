@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"dockerbridge/bridge"
 	"dockerbridge/dockercli"
@@ -270,10 +272,44 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stdout = &pipeWatch{w: stdout, cancel: cancel}
-	var cli CLI
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, g: &cli.Globals, runner: dockercli.OSRunner{}}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, runner: dockercli.OSRunner{}}
 	exited := false
-	parser, err := kong.New(&cli,
+	opts := append(kongOptions(stdout, stderr, func(c int) { exited, code = true, c }),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Bind(a),
+		kong.BindToProvider(a.bridge),
+		kong.BindToProvider(a.docker),
+		kong.BindToProvider(a.state),
+	)
+	g, kctx, err := parse(args, opts, &exited)
+	if exited {
+		return code
+	}
+	if err != nil {
+		// The parse failed, so --json may not be set yet: look for the
+		// flag itself, so that a JSON caller still gets JSON.
+		a.g = &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
+		return a.finish(ctx, usageError{err})
+	}
+	a.g = g
+	cmd := kctx.Selected().Target.Addr().Interface()
+	_, isControl := cmd.(control)
+	_, a.envPerCall = cmd.(envGiver)
+	a.shapes = !isControl
+	a.timeout = g.Timeout.or(bridge.DefaultTimeout)
+	if t, ok := cmd.(timeouter); ok {
+		a.timeout = g.Timeout.or(t.defaultTimeout())
+	}
+	if g.Verbose {
+		a.runner = verboseRunner{next: a.runner, w: stderr}
+	}
+	return a.finish(ctx, kctx.Run())
+}
+
+// kongOptions are the parser's options: its name, help layout and
+// variables, and where it writes and how it exits.
+func kongOptions(stdout, stderr io.Writer, exit func(int)) []kong.Option {
+	return []kong.Option{
 		kong.Name("dockerbridge"),
 		kong.Description("Give each project a lazily started Docker container with its directory at /workspace, and work inside it as the project's own user."),
 		vars(),
@@ -282,40 +318,130 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			{Key: "global", Title: "Global flags:"},
 		}),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { exited, code = true, c }),
+		kong.Exit(exit),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.Bind(a),
-		kong.BindToProvider(a.bridge),
-		kong.BindToProvider(a.docker),
-		kong.BindToProvider(a.state),
-	)
+	}
+}
+
+// parse parses args into a new command tree and returns its global flags.
+// exited tells whether kong has called its Exit option (help, version).
+//
+// kong builds its model of the command line by reflection over every
+// command and flag, and resets every flag of it before parsing: for the
+// whole tree that is most of a call's own cost, which every call pays. A
+// call names one command, so args are first parsed against a tree of that
+// command and the global flags alone. Its parse stands only when it selects
+// a command or printed the version: where the small tree fails, or help may
+// be asked for, the whole tree parses args again, so that errors and help
+// read the same as ever.
+func parse(args []string, opts []kong.Option, exited *bool) (*Globals, *kong.Context, error) {
+	if typ := oneCommand(args); typ != nil {
+		v := reflect.New(typ)
+		if p, err := kong.New(v.Interface(), opts...); err == nil {
+			kctx, err := p.Parse(args)
+			if *exited || (err == nil && kctx.Selected() != nil) {
+				return v.Elem().Field(0).Addr().Interface().(*Globals), kctx, err
+			}
+		}
+	}
+	return parseWhole(args, opts)
+}
+
+// parseWhole parses args against the whole command tree.
+func parseWhole(args []string, opts []kong.Option) (*Globals, *kong.Context, error) {
+	var cli CLI
+	p, err := kong.New(&cli, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "dockerbridge: %v\n", err)
-		return 2
+		return &cli.Globals, nil, err
 	}
-	kctx, err := parser.Parse(args)
-	if exited {
-		return code
+	kctx, err := p.Parse(args)
+	return &cli.Globals, kctx, err
+}
+
+// oneCommand is the type of a tree of the global flags (field 0) and the
+// one command args name (none when they name none), or nil when args may
+// ask for help.
+func oneCommand(args []string) reflect.Type {
+	cli := reflect.TypeFor[CLI]()
+	globals, ok := cli.FieldByName("Globals")
+	if !ok || len(globals.Index) != 1 {
+		return nil
 	}
-	if err != nil {
-		// The parse failed, so cli.JSON may not be set yet: look for the
-		// flag itself, so that a JSON caller still gets JSON.
-		a.g = &Globals{JSON: slices.Contains(args[:max(0, indexOr(args, "--", len(args)))], "--json")}
-		return a.finish(ctx, usageError{err})
+	fields := []reflect.StructField{{Name: globals.Name, Type: globals.Type, Tag: `embed:""`}}
+	word := ""
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		a := args[i]
+		if a == "--help" || strings.HasPrefix(a, "--help=") || (!strings.HasPrefix(a, "--") && strings.HasPrefix(a, "-") && strings.Contains(a, "h")) {
+			return nil
+		}
+		switch {
+		case word != "":
+		case !strings.HasPrefix(a, "-"):
+			word = a
+		case takesValue(a):
+			i++
+		}
 	}
-	cmd := kctx.Selected().Target.Addr().Interface()
-	_, isControl := cmd.(control)
-	_, a.envPerCall = cmd.(envGiver)
-	a.shapes = !isControl
-	a.timeout = cli.Timeout.or(bridge.DefaultTimeout)
-	if t, ok := cmd.(timeouter); ok {
-		a.timeout = cli.Timeout.or(t.defaultTimeout())
+	if word == "" {
+		return reflect.StructOf(fields)
 	}
-	if cli.Verbose {
-		a.runner = verboseRunner{next: a.runner, w: stderr}
+	for i := range cli.NumField() {
+		f := cli.Field(i)
+		if _, ok := f.Tag.Lookup("cmd"); ok && slices.Contains(commandNames(f), word) {
+			return reflect.StructOf(append(fields, f))
+		}
 	}
-	return a.finish(ctx, kctx.Run())
+	return nil
+}
+
+// commandNames are the names kong gives a command field: its name tag, or
+// its field name in lower case with a dash between words, and its aliases.
+func commandNames(f reflect.StructField) []string {
+	name := f.Tag.Get("name")
+	if name == "" {
+		name = dashed(f.Name)
+	}
+	names := []string{name}
+	if aliases := f.Tag.Get("aliases"); aliases != "" {
+		names = append(names, strings.Split(aliases, ",")...)
+	}
+	return names
+}
+
+// dashed is kong's flag and command name for a field: NoInit is no-init,
+// JSON json.
+func dashed(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && unicode.IsUpper(r) && unicode.IsLower(rune(s[i-1])) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// takesValue reports whether the global flag a, before the command, takes
+// the next argument as its value. A wrong answer costs only time: the
+// parse of the small tree then fails, and the whole tree's is used.
+func takesValue(a string) bool {
+	if strings.Contains(a, "=") {
+		return false
+	}
+	long, isLong := strings.CutPrefix(a, "--")
+	short := a[len(a)-1:] // in a run of short flags, the last takes the value
+	globals := reflect.TypeFor[Globals]()
+	for i := range globals.NumField() {
+		f := globals.Field(i)
+		name := f.Tag.Get("name")
+		if name == "" {
+			name = dashed(f.Name)
+		}
+		if (isLong && long == name) || (!isLong && len(a) > 1 && f.Tag.Get("short") == short) {
+			return f.Type.Kind() != reflect.Bool
+		}
+	}
+	return false
 }
 
 // finish reports err the way the caller asked and picks the exit code.
