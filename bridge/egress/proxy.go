@@ -1,0 +1,275 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Record is one log line of the proxy: a refused request.
+type Record struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"` // "deny"
+	Method string    `json:"method"`
+	Host   string    `json:"host"`
+	Port   int       `json:"port"`
+	// Addr is the resolved address that was refused, when the name itself
+	// was allowed.
+	Addr   string `json:"addr,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Reasons of a Record.
+const (
+	ReasonNotAllowed = "not allowed"
+	ReasonGuarded    = "link-local, loopback or unspecified address not listed"
+)
+
+// Resolver looks names up; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Proxy is the allow-list proxy, an http.Handler.
+type Proxy struct {
+	Policy Policy
+	// Log receives one JSON Record per line; nil discards them.
+	Log io.Writer
+	// Resolver defaults to net.DefaultResolver, Dial to a net.Dialer with
+	// a 30 s timeout, Now to time.Now.
+	Resolver Resolver
+	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now      func() time.Time
+
+	once    sync.Once
+	forward *httputil.ReverseProxy
+	logMu   sync.Mutex
+}
+
+type addrsKey struct{}
+
+func (p *Proxy) init() {
+	p.once.Do(func() {
+		if p.Resolver == nil {
+			p.Resolver = net.DefaultResolver
+		}
+		if p.Dial == nil {
+			p.Dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
+		}
+		if p.Now == nil {
+			p.Now = time.Now
+		}
+		transport := &http.Transport{
+			// Only the addresses the request was checked against are
+			// dialled: a second lookup could answer otherwise.
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				addrs, _ := ctx.Value(addrsKey{}).([]netip.AddrPort)
+				return p.dialAny(ctx, addrs)
+			},
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		p.forward = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.Out.URL = pr.In.URL
+				pr.Out.Host = pr.In.Host
+			},
+			Transport:     transport,
+			FlushInterval: -1,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+			},
+		}
+	})
+}
+
+// errDenied is check's answer for a refused request; its record is logged.
+type errDenied struct{ rec Record }
+
+func (e *errDenied) Error() string {
+	if e.rec.Addr != "" {
+		return fmt.Sprintf("%s resolves to %s: %s", e.rec.Host, e.rec.Addr, e.rec.Reason)
+	}
+	return fmt.Sprintf("%s port %d: %s", e.rec.Host, e.rec.Port, e.rec.Reason)
+}
+
+// check decides a request for host:port and returns the addresses to dial.
+func (p *Proxy) check(ctx context.Context, method, host string, port int) ([]netip.AddrPort, error) {
+	rec := Record{Action: "deny", Method: method, Host: normHost(host), Port: port}
+	deny := func(addr, reason string) error {
+		rec.Time, rec.Addr, rec.Reason = p.Now().UTC(), addr, reason
+		return &errDenied{rec}
+	}
+	if !p.Policy.Allows(host, port) {
+		return nil, deny("", ReasonNotAllowed)
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(rec.Host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		addrs, err = p.Resolver.LookupNetIP(ctx, "ip", rec.Host)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", rec.Host, err)
+		}
+	}
+	out := make([]netip.AddrPort, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap()
+		// Any refused address refuses the name: a name that answers with
+		// the metadata endpoint among others is up to no good.
+		if guarded(a) && !p.Policy.namesAddr(a, port) {
+			return nil, deny(a.String(), ReasonGuarded)
+		}
+		out = append(out, netip.AddrPortFrom(a, uint16(port)))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("resolve %s: no address", rec.Host)
+	}
+	return out, nil
+}
+
+func (p *Proxy) dialAny(ctx context.Context, addrs []netip.AddrPort) (net.Conn, error) {
+	err := errors.New("no address to dial")
+	for _, a := range addrs {
+		var c net.Conn
+		if c, err = p.Dial(ctx, "tcp", a.String()); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+func (p *Proxy) logDenial(rec Record) {
+	if p.Log == nil {
+		return
+	}
+	line, _ := json.Marshal(rec)
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	_, _ = p.Log.Write(append(line, '\n'))
+}
+
+// refuse answers a failed check: 403 and a log line for a denial, 502 for
+// a name that does not resolve.
+func (p *Proxy) refuse(w http.ResponseWriter, err error) {
+	var d *errDenied
+	if errors.As(err, &d) {
+		p.logDenial(d.rec)
+		http.Error(w, "dockerbridge proxy: "+d.Error()+" by the egress policy", http.StatusForbidden)
+		return
+	}
+	http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+}
+
+// ServeHTTP proxies one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.init()
+	if r.Method == http.MethodConnect {
+		p.connect(w, r)
+		return
+	}
+	if !r.URL.IsAbs() || r.URL.Scheme != "http" || r.URL.Host == "" {
+		http.Error(w, "dockerbridge proxy: send an absolute http:// URL, or CONNECT for https", http.StatusBadRequest)
+		return
+	}
+	host, port, err := splitHostPort(r.URL.Host, 80)
+	if err != nil {
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	addrs, err := p.check(r.Context(), r.Method, host, port)
+	if err != nil {
+		p.refuse(w, err)
+		return
+	}
+	p.forward.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrsKey{}, addrs)))
+}
+
+func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
+	host, port, err := splitHostPort(r.Host, 0)
+	if err != nil {
+		http.Error(w, "dockerbridge proxy: CONNECT needs HOST:PORT", http.StatusBadRequest)
+		return
+	}
+	addrs, err := p.check(r.Context(), r.Method, host, port)
+	if err != nil {
+		p.refuse(w, err)
+		return
+	}
+	up, err := p.dialAny(r.Context(), addrs)
+	if err != nil {
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	down, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if _, err := io.WriteString(down, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		up.Close()
+		down.Close()
+		return
+	}
+	tunnel(down, buf.Reader, up)
+}
+
+// tunnel copies both ways until both sides are done, passing each side's
+// end on as a half close, so that protocols that shut down writing first
+// still get their answer.
+func tunnel(down net.Conn, downBuf *bufio.Reader, up net.Conn) {
+	defer down.Close()
+	defer up.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if downBuf != nil && downBuf.Buffered() > 0 {
+			// Bytes the client sent right after its CONNECT. Written
+			// apart, so that the copy below stays a plain socket to
+			// socket one, which the kernel splices.
+			pending, _ := downBuf.Peek(downBuf.Buffered())
+			if _, err := up.Write(pending); err != nil {
+				closeWrite(up)
+				return
+			}
+		}
+		_, _ = io.Copy(up, down)
+		closeWrite(up)
+	}()
+	_, _ = io.Copy(down, up)
+	closeWrite(down)
+	<-done
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// Serve runs the proxy on ln until ctx ends.
+func Serve(ctx context.Context, ln net.Listener, p *Proxy) error {
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	err := srv.Serve(ln)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
