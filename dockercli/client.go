@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -47,6 +48,10 @@ func (c *Client) Stream(ctx context.Context, args []string, cmd Cmd) (int, error
 // Output runs a control call under CallTimeout and returns its stdout. A
 // non-zero exit becomes a *CmdError that unwraps to the classified error.
 func (c *Client) Output(ctx context.Context, args ...string) (string, error) {
+	return c.output(ctx, nil, args)
+}
+
+func (c *Client) output(ctx context.Context, stdin io.Reader, args []string) (string, error) {
 	timeout := c.CallTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -55,7 +60,7 @@ func (c *Client) Output(ctx context.Context, args ...string) (string, error) {
 	defer cancel()
 	var out bytes.Buffer
 	errBuf := NewCapBuffer(stderrKeep)
-	code, err := c.Runner.Run(ctx, Cmd{Args: c.Argv(args), Stdout: &out, Stderr: errBuf})
+	code, err := c.Runner.Run(ctx, Cmd{Args: c.Argv(args), Stdin: stdin, Stdout: &out, Stderr: errBuf})
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", c.bin(), verb(args), err)
 	}
