@@ -99,8 +99,8 @@ func (d *dockerCall) main(args []string) int {
 		return 125
 	}
 	verb, rest := args[0], args[1:]
-	if verb == "container" && len(rest) > 0 {
-		verb, rest = "container "+rest[0], rest[1:]
+	if (verb == "container" || verb == "network" || verb == "image") && len(rest) > 0 {
+		verb, rest = verb+" "+rest[0], rest[1:]
 	}
 	if d.e.DaemonDown {
 		if verb == "run" {
@@ -151,6 +151,20 @@ func (d *dockerCall) dispatch(verb string, args []string) int {
 			d.e.BeforeExec(args)
 		}
 		return d.exec(args)
+	case "network create":
+		return d.networkCreate(args)
+	case "network connect":
+		return d.networkConnect(args)
+	case "network rm":
+		return d.networkRm(args)
+	case "network ls":
+		return d.networkLs(args)
+	case "image inspect":
+		return d.imageInspect(args)
+	case "import":
+		return d.imp(args)
+	case "logs":
+		return d.logs(args)
 	}
 	fmt.Fprintf(d.stderr, "fakedocker: %q is not emulated\n", verb)
 	return 125
@@ -229,6 +243,7 @@ var runFlags = flagSpec{
 		"--init": "init", "--rm": "rm", "-i": "interactive", "-t": "tty",
 		"--read-only": "read-only", "--cap-drop": "cap-drop", "--security-opt": "security-opt",
 		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs", "--cap-add": "cap-add", "--ulimit": "ulimit",
+		"--add-host": "add-host",
 	},
 	bools: map[string]bool{"detach": true, "init": true, "rm": true, "interactive": true, "tty": true, "read-only": true},
 }
@@ -297,15 +312,28 @@ func (d *dockerCall) run(args []string) int {
 		c.Mounts = append(c.Mounts, m)
 	}
 	var conflict *Container
+	missingNet := ""
 	err = d.dir.update(func(st *engineState) error {
 		if c.Name != "" {
 			if conflict = st.byName(c.Name); conflict != nil {
 				return nil
 			}
 		}
+		if n := c.Network; n != "" && !slices.Contains(builtinNetworks, n) {
+			net := st.network(n)
+			if net == nil {
+				missingNet = n
+				return nil
+			}
+			net.Members = append(net.Members, c.Name)
+		}
 		st.add(c)
 		return nil
 	})
+	if missingNet != "" {
+		fmt.Fprintf(d.stderr, "docker: Error response from daemon: network %s not found.\n%s\n", missingNet, msgRunHelp)
+		return 125
+	}
 	if err != nil {
 		fmt.Fprintf(d.stderr, "fakedocker: %v\n", err)
 		return 125
@@ -837,6 +865,7 @@ func (d *dockerCall) rm(args []string) int {
 				code = 1
 			default:
 				st.remove(c)
+				st.detach(c.Name)
 				fmt.Fprintln(d.stdout, ref)
 			}
 		}
@@ -1021,8 +1050,9 @@ func (d *dockerCall) version(args []string) int {
 		fmt.Fprintf(d.stderr, "template parsing error: %v\n", err)
 		return 1
 	}
-	type version struct{ Version, APIVersion string }
-	v := struct{ Client, Server version }{version{"28.2.2", "1.41"}, version{"20.10.24", "1.41"}}
+	type version struct{ Version, APIVersion, Os, Arch string }
+	goos, arch, _ := strings.Cut(Platform, "/")
+	v := struct{ Client, Server version }{version{"28.2.2", "1.41", goos, arch}, version{"20.10.24", "1.41", goos, arch}}
 	if err := tmpl.Execute(d.stdout, v); err != nil {
 		fmt.Fprintf(d.stderr, "template: %v\n", err)
 		return 1

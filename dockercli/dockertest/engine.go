@@ -125,12 +125,13 @@ func (e *Engine) CallsOf(verb string) [][]string {
 	return out
 }
 
-// Verb is a call's subcommand: "exec", or "container inspect".
+// Verb is a call's subcommand: "exec", or "container inspect", "network
+// create", "image inspect".
 func Verb(args []string) string {
 	for len(args) >= 2 && args[0] == "--context" {
 		args = args[2:]
 	}
-	if len(args) >= 2 && args[0] == "container" {
+	if len(args) >= 2 && (args[0] == "container" || args[0] == "network" || args[0] == "image") {
 		return args[0] + " " + args[1]
 	}
 	if len(args) > 0 {

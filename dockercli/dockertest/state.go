@@ -56,6 +56,8 @@ type Container struct {
 	// ExecPids are the host processes of the execs in flight: docker's
 	// ExecIDs lists those that are still alive.
 	ExecPids []int `json:"exec_pids,omitempty"`
+	// Logs is what docker logs prints of it.
+	Logs string `json:"logs,omitempty"`
 }
 
 type Mount struct {
@@ -68,6 +70,8 @@ type Mount struct {
 type engineState struct {
 	Seq        int          `json:"seq"`
 	Containers []*Container `json:"containers"`
+	Networks   []*Network   `json:"networks,omitempty"`
+	Images     []string     `json:"images,omitempty"`
 }
 
 // Canned replaces the engine's answer to the next call of Verb ("exec",
