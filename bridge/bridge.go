@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"dockerbridge/bridge/egress"
 	"dockerbridge/dockercli"
 )
 
@@ -63,6 +64,19 @@ type Config struct {
 	RemoteEngine bool
 	// Warn receives warnings (the uid fallback); nil discards them.
 	Warn io.Writer
+
+	// Egress, when set, holds --egress allow=... values: the container
+	// then reaches out only through a proxy that applies them.
+	Egress []string
+	// EgressImage is an image whose entrypoint is dockerbridge, for the
+	// proxy; "" makes one from EgressBinary or this program.
+	EgressImage string
+	// EgressBinary is a static Linux build of dockerbridge for the proxy.
+	EgressBinary string
+	// EgressOutside is the proxy's network to the outside; "" = bridge.
+	EgressOutside string
+	// EgressHosts are NAME:IP entries for the proxy's /etc/hosts.
+	EgressHosts []string
 }
 
 // Bridge is one project's container.
@@ -79,6 +93,7 @@ type Bridge struct {
 	engine string
 	placed bool
 	pin    bool
+	egress egress.Policy
 }
 
 // nameRE is docker's rule for container names.
@@ -166,7 +181,31 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 	if cfg.Warn == nil {
 		cfg.Warn = io.Discard
 	}
-	return &Bridge{cfg: cfg, docker: docker, sys: sys, state: state}, nil
+	policy, err := egress.ParsePolicy(cfg.Egress)
+	if err != nil {
+		return nil, err
+	}
+	if !policy.Empty() {
+		switch {
+		case cfg.Network == NoNetwork:
+			return nil, errors.New("--egress and --no-network contradict each other: choose one")
+		case cfg.Network != "host":
+			return nil, fmt.Errorf("--egress and --network %s contradict each other: egress puts the container on a network of its own", cfg.Network)
+		}
+		if cfg.EgressOutside == "" {
+			cfg.EgressOutside = DefaultEgressNetwork
+		}
+		for _, h := range cfg.EgressHosts {
+			if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || ip == "" || strings.HasPrefix(h, "-") {
+				return nil, fmt.Errorf("invalid --egress-host %q: want NAME:IP", h)
+			}
+		}
+		if strings.HasPrefix(cfg.EgressImage, "-") || strings.HasPrefix(cfg.EgressOutside, "-") {
+			return nil, errors.New("invalid --egress-image or --egress-network: starts with '-'")
+		}
+		cfg.Network = cfg.Prefix + cfg.Project + EgressNetSuffix
+	}
+	return &Bridge{cfg: cfg, docker: docker, sys: sys, state: state, egress: policy}, nil
 }
 
 // absPath makes a host path absolute: docker takes a bare name for a named
@@ -316,6 +355,14 @@ func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) docker
 		"TEMP=" + Workspace + "/.tmp",
 		"TMP=" + Workspace + "/.tmp",
 	}
+	labels := []string{
+		ProjectLabel + "=" + b.cfg.Project,
+		CreatedLabel + "=" + now.Format("2006-01-02T15:04:05.000000"),
+	}
+	if !b.egress.Empty() {
+		env = append(env, b.proxyEnv()...)
+		labels = append(labels, EgressLabel+"="+b.egress.String())
+	}
 	return dockercli.RunSpec{
 		Name:    b.Name(),
 		User:    b.userSpec(ctx, path),
@@ -327,10 +374,7 @@ func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) docker
 		Memory:  b.cfg.Memory,
 		CPUs:    b.cfg.CPUs,
 		Init:    !b.cfg.NoInit,
-		Labels: append([]string{
-			ProjectLabel + "=" + b.cfg.Project,
-			CreatedLabel + "=" + now.Format("2006-01-02T15:04:05.000000"),
-		}, settingsLabels(b.settings(path))...),
+		Labels:  append(labels, settingsLabels(b.settings(path))...),
 		Extra:   b.cfg.Extra,
 		Image:   b.cfg.Image,
 		Command: []string{"tail", "-f", "/dev/null"},

@@ -35,14 +35,24 @@ type Settings struct {
 	Restart string   `json:"restart"`
 	Init    bool     `json:"init"`
 	Extra   []string `json:"extra,omitempty"`
+	// Egress is the egress policy; empty (and absent from the label, so
+	// that older fingerprints hold) without one.
+	Egress string `json:"egress,omitempty"`
 }
 
 func (b *Bridge) settings(path string) Settings {
 	return Settings{
 		Image: b.cfg.Image, Path: path, Mounts: b.cfg.Mounts, Env: b.cfg.Env,
 		Memory: b.cfg.Memory, CPUs: b.cfg.CPUs, Network: b.cfg.Network, Restart: b.cfg.Restart,
-		Init: !b.cfg.NoInit, Extra: b.cfg.Extra,
+		Init: !b.cfg.NoInit, Extra: b.cfg.Extra, Egress: b.egressString(),
 	}
+}
+
+func (b *Bridge) egressString() string {
+	if b.egress.Empty() {
+		return ""
+	}
+	return b.egress.String()
 }
 
 // Fingerprint is a short hash of the settings.
@@ -88,6 +98,7 @@ func (s Settings) Diff(want Settings) []string {
 	add("restart", s.Restart, want.Restart)
 	add("init", fmt.Sprint(s.Init), fmt.Sprint(want.Init))
 	add("flags", strings.Join(s.Extra, " "), strings.Join(want.Extra, " "))
+	add("egress", s.Egress, want.Egress)
 	return out
 }
 
@@ -217,6 +228,13 @@ func (b *Bridge) Recreate(ctx context.Context) ([]string, error) {
 	defer release()
 	if err := b.docker.Remove(ctx, name); err != nil {
 		return nil, fmt.Errorf("recreate %s: %w", name, err)
+	}
+	if have.Egress != "" && want.Egress == "" {
+		// Nothing would use them any more; a new policy replaces the
+		// proxy when the container is made.
+		if err := b.removeEgress(ctx); err != nil {
+			return nil, fmt.Errorf("recreate %s: %w", name, err)
+		}
 	}
 	_ = os.Remove(b.state.path(name, ".settings"))
 	return diff, nil

@@ -38,6 +38,13 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 		return false, &dockercli.CmdError{Args: []string{"docker", "start"}, Code: 1, Kind: dockercli.ErrNotRunning,
 			Msg: fmt.Sprintf("container %s is paused: resume it with `docker unpause %s`", name, name)}
 	case err == nil:
+		// The proxy first: a container that runs without it has no way
+		// out, which is safe, but useless until it comes.
+		if policy := b.knownEgress(); !policy.Empty() {
+			if err := b.startProxy(ctx, policy); err != nil {
+				return false, err
+			}
+		}
 		if err := b.docker.Start(ctx, name); err != nil {
 			return false, fmt.Errorf("start %s: %w", name, err)
 		}
@@ -89,6 +96,11 @@ func (b *Bridge) create(ctx context.Context) (err error) {
 	if err := b.checkPath(path); err != nil {
 		return err
 	}
+	if !b.egress.Empty() {
+		if err := b.ensureEgress(ctx, b.egress); err != nil {
+			return err
+		}
+	}
 	_, err = b.docker.Run(ctx, b.fleetSpec(b.runSpec(ctx, time.Now(), path), path))
 	switch {
 	case err == nil:
@@ -135,6 +147,11 @@ type Status struct {
 	State string `json:"state,omitempty"`
 	// Engine is the docker context that holds it, in a fleet.
 	Engine string `json:"engine,omitempty"`
+	// Egress is the policy of an egress-controlled container, and
+	// EgressProxy its proxy's state (running, exited, missing, ...):
+	// when it is not running, the container reaches nothing outside.
+	Egress      string `json:"egress,omitempty"`
+	EgressProxy string `json:"egress_proxy,omitempty"`
 }
 
 type inspectInfo struct {
@@ -147,8 +164,9 @@ type inspectInfo struct {
 		StartedAt  string
 	}
 	Config struct {
-		User  string
-		Image string
+		User   string
+		Image  string
+		Labels map[string]string
 	}
 	Mounts []struct {
 		Source      string
@@ -182,6 +200,10 @@ func (b *Bridge) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	st.State = info.State.Status
+	if policy := info.Config.Labels[EgressLabel]; policy != "" {
+		st.Egress = policy
+		st.EgressProxy = b.proxyState(ctx)
+	}
 	if info.State.Restarting || info.State.Paused {
 		st.State = map[bool]string{true: "restarting", false: "paused"}[info.State.Restarting]
 	}
@@ -215,7 +237,13 @@ func (b *Bridge) Stop(ctx context.Context) (bool, error) {
 	if strings.TrimSpace(out) == "false" {
 		return false, ErrAlreadyStopped
 	}
-	return found(b.docker.Stop(ctx, -1, b.Name()))
+	stopped, err := found(b.docker.Stop(ctx, -1, b.Name()))
+	if err == nil && !b.knownEgress().Empty() {
+		// After the container, so that it is never without its proxy
+		// while it runs. The reaper stops a proxy left running too.
+		_, _ = b.docker.Output(ctx, dockercli.StopArgs(-1, b.ProxyName())...)
+	}
+	return stopped, err
 }
 
 // Remove stops and removes the container. It reports false when there was
@@ -226,6 +254,11 @@ func (b *Bridge) Remove(ctx context.Context) (bool, error) {
 	removed, err := found(err)
 	if err != nil {
 		return false, err
+	}
+	if !b.knownEgress().Empty() {
+		if err := b.removeEgress(ctx); err != nil {
+			return false, err
+		}
 	}
 	// Its activity and lock files go with it, or with the attempt that
 	// never made it (a missing image leaves them too).
@@ -261,6 +294,9 @@ func List(ctx context.Context, docker *dockercli.Client) ([]Container, error) {
 		f := strings.Split(line, "\t")
 		if len(f) < 2 || f[0] == "" {
 			continue
+		}
+		if len(f) > 3 && isProxyOf(f[0], f[3]) {
+			continue // the project's egress proxy, not a project container
 		}
 		c := Container{Name: f[0], Status: f[1], Created: "unknown"}
 		if len(f) > 2 {

@@ -23,6 +23,9 @@ type ReapResult struct {
 	// Forgotten are containers that no longer exist whose activity and lock
 	// files the reap removed.
 	Forgotten []string `json:"forgotten,omitempty"`
+	// StoppedProxies are egress proxies stopped with their container, or
+	// because their container was not running.
+	StoppedProxies []string `json:"stopped_proxies,omitempty"`
 }
 
 // IdleSummary is a container and how long it has been idle.
@@ -96,6 +99,8 @@ func (r *Reaper) reap(ctx context.Context) (ReapResult, map[string]bool, error) 
 		return res, nil, err
 	}
 	exists := map[string]bool{}
+	running := map[string]bool{}
+	proxies := map[string]string{} // running proxy -> its container
 	var candidates []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(strings.TrimSpace(line), "\t")
@@ -104,6 +109,14 @@ func (r *Reaper) reap(ctx context.Context) (ReapResult, map[string]bool, error) 
 		}
 		name, state, project := f[0], f[1], f[2]
 		exists[name] = true
+		running[name] = state == "running" || state == "paused" || state == "restarting"
+		if isProxyOf(name, project) {
+			// Not reaped on its own: it goes with its container.
+			if ctr := strings.TrimSuffix(name, ProxySuffix); running[name] && r.inScope(ctr, project) {
+				proxies[name] = ctr
+			}
+			continue
+		}
 		// docker ps without -a lists these three: the ones that can be stopped.
 		if !r.inScope(name, project) || (state != "running" && state != "paused" && state != "restarting") {
 			continue
@@ -120,7 +133,34 @@ func (r *Reaper) reap(ctx context.Context) (ReapResult, map[string]bool, error) 
 			return res, exists, err
 		}
 	}
+	if !r.DryRun {
+		if err := r.stopProxies(ctx, proxies, running, &res); err != nil {
+			return res, exists, err
+		}
+	}
 	return res, exists, nil
+}
+
+// stopProxies stops the running egress proxies whose container was just
+// stopped or is not running, in one docker call, and none when there are
+// none: a reap of containers without egress makes no more calls than before.
+func (r *Reaper) stopProxies(ctx context.Context, proxies map[string]string, running map[string]bool, res *ReapResult) error {
+	var stop []string
+	for proxy, ctr := range proxies {
+		if !running[ctr] || slices.Contains(res.Stopped, ctr) {
+			stop = append(stop, proxy)
+		}
+	}
+	if len(stop) == 0 {
+		return nil
+	}
+	slices.Sort(stop)
+	out, err := r.Docker.Output(ctx, dockercli.StopArgs(-1, stop...)...)
+	res.StoppedProxies = append(res.StoppedProxies, strings.Fields(out)...)
+	if err != nil {
+		return fmt.Errorf("reap: %w", err)
+	}
+	return nil
 }
 
 func (r *Reaper) stopIdle(ctx context.Context, now func() time.Time, candidates []string, res *ReapResult) error {
