@@ -2,6 +2,7 @@ package main
 
 import (
 	"dockerbridge/dockercli/dockertest"
+	"dockerbridge/tmuxcli/tmuxtest"
 	"flag"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ func TestMain(m *testing.M) {
 		"dockerbridge": func() { os.Exit(Main()) },
 		"fakedocker":   func() { os.Exit(dockertest.Main()) },
 		"fakehost":     func() { os.Exit(dockertest.HostMain()) },
+		"faketmux":     func() { os.Exit(tmuxtest.Main()) },
 	})
 }
 

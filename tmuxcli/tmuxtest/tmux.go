@@ -1,51 +1,8 @@
-package main
-
-// faketmux: the tmux of the hermetic tmux scenarios (testdata/script/tmux_*).
-// A scenario puts a shim named tmux on PATH that runs the test binary with
-// DOCKERBRIDGE_TMUXFAKE set to the scenario's directory ($WORK); init below
-// then plays tmux instead of running the tests. It is stateful, after
-// tailscale's fakeOS: it keeps sessions, options, buffers and wait-for
-// channels in $WORK/.tmuxfake/<socket>.json, splits its argv into commands by
-// tmux 3.3's own rule (an argument ending in ';' ends a command, "\;" stands
-// for ';'), and answers the commands dockerbridge uses with tmux's texts:
-// "no server running on ...", "can't find session: NAME", "duplicate
-// session: NAME". With no session left the server goes (exit-empty), but not
-// at once, as tmux's does not: the first client to reach it after its last
-// session went, unless it starts a session, gets "no current target"; only
-// then is the server gone.
-//
-// What it writes, for scripts to check:
-//
-//	tmux.log     one line per call: the argv after "tmux", each element %q
-//	typed.log    what reached a pane, one line per call: literal text as it
-//	             is, keys as <Key>, pastes as <paste>TEXT</paste>
-//	events.log   "new NAME history-limit=N remain-on-exit=V size=WxH env=[..]
-//	             cmd=..." with the options in force when the pane was made,
-//	             "kill NAME", "run CHANNEL"
-//
-// What a scenario can give it, in $WORK:
-//
-//	screen        the screen of a new session (default "$ ")
-//	screen-NAME   session NAME's screen from now on
-//	cursor-NAME   "X Y": where its cursor is (default: after the last
-//	              non-blank line)
-//	command-NAME  its foreground command (default: the first word of its
-//	              command, else bash); run's if-shell tests it
-//	run.out       what a run command prints (default nothing)
-//	run.rc        its exit code (default 0)
-//	run.hang      (exists) the command never ends: no signal
-//	run.exit      the command ends the shell with this status: the EXIT
-//	              trap reports it, then the pane dies, but not at once:
-//	              the next call still finds the shell there (and text
-//	              typed into it is lost); the pane is dead from the end
-//	              of that call
-//
-// A pasted run script starts when Enter follows it: the fake appends the
-// markers, run.out and the exit code to the screen, as the shell would, and
-// signals the channel named in the script (a late signal of an old channel is
-// kept, as tmux keeps it, and ends only a wait on that same channel).
+package tmuxtest
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,18 +17,49 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"dockerbridge/dockercli"
 	"dockerbridge/tmuxcli"
 )
 
-const tmuxFakeEnv = "DOCKERBRIDGE_TMUXFAKE"
-
-func init() {
-	if dir := os.Getenv(tmuxFakeEnv); dir != "" {
-		os.Exit(fakeTmux(dir, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+// Main is the fake tmux as a program, for testscript's RunMain. It keeps
+// its state, and writes its logs, in $FAKETMUX_DIR, else in $WORK.
+func Main() int {
+	dir := cmp.Or(os.Getenv("FAKETMUX_DIR"), os.Getenv("WORK"))
+	if dir == "" {
+		fmt.Fprintln(os.Stderr, "faketmux: neither FAKETMUX_DIR nor WORK is set")
+		return 1
 	}
+	return run(context.Background(), dir, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
 
-type tfSession struct {
+// Server is the fake tmux in process: a dockercli.Runner that answers argv
+// whose program is tmux, keeping its state and logs in Dir.
+type Server struct{ Dir string }
+
+// Run implements dockercli.Runner.
+func (s Server) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
+	if len(c.Args) == 0 || filepath.Base(c.Args[0]) != "tmux" {
+		return -1, fmt.Errorf("tmuxtest: argv %q: want tmux first", c.Args)
+	}
+	stdin := c.Stdin
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	code := run(ctx, s.Dir, c.Args[1:], stdin, orDiscard(c.Stdout), orDiscard(c.Stderr))
+	if err := ctx.Err(); err != nil {
+		return -1, fmt.Errorf("tmux: %w", err)
+	}
+	return code, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+type session struct {
 	Name    string   `json:"name"`
 	Pane    string   `json:"pane"`
 	Cmd     string   `json:"cmd"`
@@ -87,8 +75,8 @@ type tfSession struct {
 	Screen  []string `json:"screen"`
 }
 
-type tfState struct {
-	Sessions []*tfSession      `json:"sessions"`
+type state struct {
+	Sessions []*session        `json:"sessions"`
 	NextPane int               `json:"next_pane"`
 	Options  map[string]string `json:"options"`
 	Woken    map[string]bool   `json:"woken"`
@@ -100,14 +88,15 @@ type tfState struct {
 	Exiting bool `json:"exiting"`
 }
 
-type tfError struct{ msg string }
+type tmuxError struct{ msg string }
 
-func (e *tfError) Error() string { return e.msg }
+func (e *tmuxError) Error() string { return e.msg }
 
-type fakeTmuxProc struct {
+type proc struct {
+	ctx    context.Context
 	dir    string
 	socket string
-	st     *tfState
+	st     *state
 	lock   *os.File
 	// existed: a server was up when this call came in.
 	existed bool
@@ -115,9 +104,9 @@ type fakeTmuxProc struct {
 	stdout  io.Writer
 }
 
-func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	p := &fakeTmuxProc{dir: dir, socket: "default", stdin: stdin, stdout: stdout}
-	p.appendFile("tmux.log", tfQuote(args)+"\n")
+func run(ctx context.Context, dir string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	p := &proc{ctx: ctx, dir: dir, socket: "default", stdin: stdin, stdout: stdout}
+	p.appendFile("tmux.log", quote(args)+"\n")
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "-u":
@@ -136,7 +125,7 @@ func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writ
 			return 1
 		}
 	}
-	cmds := tfSplit(args)
+	cmds := split(args)
 	if err := p.load(); err != nil {
 		fmt.Fprintf(stderr, "faketmux: %v\n", err)
 		return 1
@@ -173,7 +162,7 @@ func fakeTmux(dir string, args []string, stdin io.Reader, stdout, stderr io.Writ
 
 // dying lists the sessions whose shell exited before this call: they die
 // at its end. Those whose shell exits during it live through the next.
-func (p *fakeTmuxProc) dying() []string {
+func (p *proc) dying() []string {
 	var names []string
 	for _, s := range p.st.Sessions {
 		if s.Exiting && !s.Dead {
@@ -183,7 +172,7 @@ func (p *fakeTmuxProc) dying() []string {
 	return names
 }
 
-func (p *fakeTmuxProc) die(names []string) {
+func (p *proc) die(names []string) {
 	for _, s := range p.st.Sessions {
 		if slices.Contains(names, s.Name) && !s.Dead {
 			s.Dead = true
@@ -192,9 +181,9 @@ func (p *fakeTmuxProc) die(names []string) {
 	}
 }
 
-// tfSplit splits argv into commands the way tmux 3.3's
+// split splits argv into commands the way tmux 3.3's
 // cmd_parse_from_arguments does.
-func tfSplit(args []string) [][]string {
+func split(args []string) [][]string {
 	var cmds [][]string
 	var cur []string
 	for _, a := range args {
@@ -219,8 +208,8 @@ func tfSplit(args []string) [][]string {
 	return cmds
 }
 
-// tfQuote is the log form of an argv, as fakedocker's: each element %q.
-func tfQuote(args []string) string {
+// quote is the log form of an argv, as fakedocker's: each element %q.
+func quote(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = strconv.Quote(a)
@@ -228,9 +217,9 @@ func tfQuote(args []string) string {
 	return strings.Join(q, " ")
 }
 
-func (p *fakeTmuxProc) path(name string) string { return filepath.Join(p.dir, name) }
+func (p *proc) path(name string) string { return filepath.Join(p.dir, name) }
 
-func (p *fakeTmuxProc) appendFile(name, text string) {
+func (p *proc) appendFile(name, text string) {
 	f, err := os.OpenFile(p.path(name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return
@@ -239,13 +228,13 @@ func (p *fakeTmuxProc) appendFile(name, text string) {
 	_, _ = f.WriteString(text)
 }
 
-func (p *fakeTmuxProc) statePath() string {
+func (p *proc) statePath() string {
 	return p.path(filepath.Join(".tmuxfake", p.socket+".json"))
 }
 
 // load takes the state under an exclusive lock, as the server serialises
 // its clients.
-func (p *fakeTmuxProc) load() error {
+func (p *proc) load() error {
 	if err := os.MkdirAll(p.path(".tmuxfake"), 0o755); err != nil {
 		return err
 	}
@@ -269,11 +258,11 @@ func (p *fakeTmuxProc) load() error {
 	return json.Unmarshal(b, p.st)
 }
 
-func (p *fakeTmuxProc) fresh() *tfState {
-	return &tfState{Options: map[string]string{}, Woken: map[string]bool{}, Buffers: map[string]string{}}
+func (p *proc) fresh() *state {
+	return &state{Options: map[string]string{}, Woken: map[string]bool{}, Buffers: map[string]string{}}
 }
 
-func (p *fakeTmuxProc) save() {
+func (p *proc) save() {
 	if len(p.st.Sessions) == 0 {
 		if !p.existed {
 			_ = os.Remove(p.statePath())
@@ -293,7 +282,7 @@ func (p *fakeTmuxProc) save() {
 	}
 }
 
-func (p *fakeTmuxProc) unlock() {
+func (p *proc) unlock() {
 	if p.lock != nil {
 		p.lock.Close()
 		p.lock = nil
@@ -301,7 +290,7 @@ func (p *fakeTmuxProc) unlock() {
 }
 
 // flags takes tmux-style flags off args: those in withValue take one value.
-func tfFlags(args []string, withValue string) (map[string][]string, []string, error) {
+func flags(args []string, withValue string) (map[string][]string, []string, error) {
 	f := map[string][]string{}
 	for len(args) > 0 {
 		a := args[0]
@@ -321,7 +310,7 @@ func tfFlags(args []string, withValue string) (map[string][]string, []string, er
 			v := a[i+1:]
 			if v == "" {
 				if len(args) == 0 {
-					return nil, nil, &tfError{"command requires an argument -- " + c}
+					return nil, nil, &tmuxError{"command requires an argument -- " + c}
 				}
 				v, args = args[0], args[1:]
 			}
@@ -339,30 +328,30 @@ func last(f map[string][]string, k string) string {
 	return ""
 }
 
-func (p *fakeTmuxProc) find(target string) (*tfSession, error) {
+func (p *proc) find(target string) (*session, error) {
 	for _, s := range p.st.Sessions {
 		if target == s.Pane || target == "="+s.Name || target == "="+s.Name+":" {
 			return s, nil
 		}
 	}
 	if strings.HasPrefix(target, "%") {
-		return nil, &tfError{"can't find pane: " + target}
+		return nil, &tmuxError{"can't find pane: " + target}
 	}
 	name := strings.TrimSuffix(strings.TrimPrefix(target, "="), ":")
-	return nil, &tfError{"can't find session: " + name}
+	return nil, &tmuxError{"can't find session: " + name}
 }
 
 // screen is a session's screen: $DIR/screen-NAME when the scenario gives
 // one, else the fake's own. The cursor sits after its last non-blank line,
 // or where $DIR/cursor-NAME ("X Y") puts it.
-func (p *fakeTmuxProc) screen(s *tfSession) []string {
+func (p *proc) screen(s *session) []string {
 	if b, err := os.ReadFile(p.path("screen-" + s.Name)); err == nil {
 		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	}
 	return s.Screen
 }
 
-func (p *fakeTmuxProc) command(s *tfSession) string {
+func (p *proc) command(s *session) string {
 	if b, err := os.ReadFile(p.path("command-" + s.Name)); err == nil {
 		return strings.TrimSpace(string(b))
 	}
@@ -372,7 +361,7 @@ func (p *fakeTmuxProc) command(s *tfSession) string {
 	return "bash"
 }
 
-func (p *fakeTmuxProc) vars(s *tfSession) map[string]string {
+func (p *proc) vars(s *session) map[string]string {
 	lines := tmuxcli.TrimBlank(p.screen(s))
 	x, y := 0, 0
 	if n := len(lines); n > 0 {
@@ -409,21 +398,21 @@ func (p *fakeTmuxProc) vars(s *tfSession) map[string]string {
 	return v
 }
 
-var tfVarRE = regexp.MustCompile(`#\{(@?[a-z_]+)\}`)
+var varRE = regexp.MustCompile(`#\{(@?[a-z_]+)\}`)
 
-func (p *fakeTmuxProc) expand(s *tfSession, format string) string {
+func (p *proc) expand(s *session, format string) string {
 	v := p.vars(s)
-	return tfVarRE.ReplaceAllStringFunc(format, func(m string) string { return v[m[2:len(m)-1]] })
+	return varRE.ReplaceAllStringFunc(format, func(m string) string { return v[m[2:len(m)-1]] })
 }
 
-func (p *fakeTmuxProc) exec(c []string) error {
+func (p *proc) exec(c []string) error {
 	if len(c) == 0 {
 		return nil
 	}
 	verb, args := c[0], c[1:]
 	switch verb {
 	case "set-option":
-		f, rest, err := tfFlags(args, "t")
+		f, rest, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -440,14 +429,14 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		return nil
 	case "set-buffer":
-		f, rest, err := tfFlags(args, "b")
+		f, rest, err := flags(args, "b")
 		if err != nil || len(rest) != 1 {
-			return &tfError{"usage: set-buffer -b name data"}
+			return &tmuxError{"usage: set-buffer -b name data"}
 		}
 		p.st.Buffers[last(f, "b")] = rest[0]
 		return nil
 	case "set-hook":
-		f, _, err := tfFlags(args, "t")
+		f, _, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -458,12 +447,12 @@ func (p *fakeTmuxProc) exec(c []string) error {
 	case "send-keys":
 		return p.sendKeys(args)
 	case "load-buffer":
-		f, rest, err := tfFlags(args, "bt")
+		f, rest, err := flags(args, "bt")
 		if err != nil {
 			return err
 		}
 		if len(rest) != 1 || rest[0] != "-" {
-			return &tfError{"faketmux: load-buffer only from stdin is emulated"}
+			return &tmuxError{"faketmux: load-buffer only from stdin is emulated"}
 		}
 		b, err := io.ReadAll(p.stdin)
 		if err != nil {
@@ -472,7 +461,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		p.st.Buffers[last(f, "b")] = string(b)
 		return nil
 	case "paste-buffer":
-		f, _, err := tfFlags(args, "bst")
+		f, _, err := flags(args, "bst")
 		if err != nil {
 			return err
 		}
@@ -483,26 +472,26 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		name := last(f, "b")
 		text, ok := p.st.Buffers[name]
 		if !ok {
-			return &tfError{"no buffer " + name}
+			return &tmuxError{"no buffer " + name}
 		}
 		if _, ok := f["d"]; ok {
 			delete(p.st.Buffers, name)
 		}
 		p.appendFile("typed.log", "<paste>"+text+"</paste>\n")
-		if m := tfRunRE.FindStringSubmatch(text); m != nil {
+		if m := runRE.FindStringSubmatch(text); m != nil {
 			p.st.PendingRun = m[1]
 		}
 		_ = s
 		return nil
 	case "delete-buffer":
-		f, _, err := tfFlags(args, "b")
+		f, _, err := flags(args, "b")
 		if err != nil {
 			return err
 		}
 		delete(p.st.Buffers, last(f, "b"))
 		return nil
 	case "if-shell":
-		f, rest, err := tfFlags(args, "t")
+		f, rest, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -511,7 +500,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 			return err
 		}
 		if len(rest) < 2 {
-			return &tfError{"faketmux: if-shell needs a condition and a command"}
+			return &tmuxError{"faketmux: if-shell needs a condition and a command"}
 		}
 		// The conditions dockerbridge uses: "#{pane_dead}", and run's,
 		// alive and at a shell.
@@ -536,7 +525,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 				branch = rest[2]
 			}
 		}
-		cmds, err := tfParse(branch)
+		cmds, err := parse(branch)
 		if err != nil {
 			return err
 		}
@@ -547,9 +536,9 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		return nil
 	case "wait-for":
-		f, rest, err := tfFlags(args, "")
+		f, rest, err := flags(args, "")
 		if err != nil || len(rest) != 1 {
-			return &tfError{"usage: wait-for [-L|-S|-U] channel"}
+			return &tmuxError{"usage: wait-for [-L|-S|-U] channel"}
 		}
 		if _, ok := f["S"]; ok {
 			p.st.Woken[rest[0]] = true
@@ -557,7 +546,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		return p.waitFor(rest[0])
 	case "display-message":
-		f, rest, err := tfFlags(args, "t")
+		f, rest, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -568,7 +557,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		fmt.Fprintln(p.stdout, p.expand(s, strings.Join(rest, " ")))
 		return nil
 	case "capture-pane":
-		f, _, err := tfFlags(args, "tSE")
+		f, _, err := flags(args, "tSE")
 		if err != nil {
 			return err
 		}
@@ -582,7 +571,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		return nil
 	case "list-panes":
-		f, _, err := tfFlags(args, "Ft")
+		f, _, err := flags(args, "Ft")
 		if err != nil {
 			return err
 		}
@@ -591,7 +580,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		}
 		return nil
 	case "kill-session":
-		f, _, err := tfFlags(args, "t")
+		f, _, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -599,7 +588,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		if err != nil {
 			return err
 		}
-		p.st.Sessions = slices.DeleteFunc(p.st.Sessions, func(x *tfSession) bool { return x == s })
+		p.st.Sessions = slices.DeleteFunc(p.st.Sessions, func(x *session) bool { return x == s })
 		p.appendFile("events.log", "kill "+s.Name+"\n")
 		return nil
 	case "run-shell":
@@ -607,7 +596,7 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		return nil
 	case "pipe-pane":
 		// Recorded, not run: a scenario puts the transcript in place.
-		f, rest, err := tfFlags(args, "t")
+		f, rest, err := flags(args, "t")
 		if err != nil {
 			return err
 		}
@@ -621,18 +610,18 @@ func (p *fakeTmuxProc) exec(c []string) error {
 		p.st.Sessions = nil
 		return nil
 	}
-	return &tfError{"faketmux: " + verb + " is not emulated"}
+	return &tmuxError{"faketmux: " + verb + " is not emulated"}
 }
 
-func (p *fakeTmuxProc) newSession(args []string) error {
-	f, rest, err := tfFlags(args, "FsxyecnX")
+func (p *proc) newSession(args []string) error {
+	f, rest, err := flags(args, "FsxyecnX")
 	if err != nil {
 		return err
 	}
 	name := last(f, "s")
 	for _, s := range p.st.Sessions {
 		if s.Name == name {
-			return &tfError{"duplicate session: " + name}
+			return &tmuxError{"duplicate session: " + name}
 		}
 	}
 	w, _ := strconv.Atoi(last(f, "x"))
@@ -645,7 +634,7 @@ func (p *fakeTmuxProc) newSession(args []string) error {
 	if b, err := os.ReadFile(p.path("screen")); err == nil {
 		screen = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	}
-	s := &tfSession{Name: name, Pane: "%" + strconv.Itoa(p.st.NextPane), Cmd: strings.Join(rest, " "),
+	s := &session{Name: name, Pane: "%" + strconv.Itoa(p.st.NextPane), Cmd: strings.Join(rest, " "),
 		History: hist, Width: w, Height: h, Env: f["e"], Screen: screen}
 	p.st.NextPane++
 	p.st.Sessions = append(p.st.Sessions, s)
@@ -657,8 +646,8 @@ func (p *fakeTmuxProc) newSession(args []string) error {
 	return nil
 }
 
-func (p *fakeTmuxProc) sendKeys(args []string) error {
-	f, rest, err := tfFlags(args, "tN")
+func (p *proc) sendKeys(args []string) error {
+	f, rest, err := flags(args, "tN")
 	if err != nil {
 		return err
 	}
@@ -688,15 +677,15 @@ func (p *fakeTmuxProc) sendKeys(args []string) error {
 	return nil
 }
 
-// tfRunRE finds the channel of a run script.
-var tfRunRE = regexp.MustCompile(`DBE (db-[0-9a-f]+) "\$__db_rc"; .* wait-for -S (db-[0-9a-f]+)( &\))?$`)
+// runRE finds the channel of a run script.
+var runRE = regexp.MustCompile(`DBE (db-[0-9a-f]+) "\$__db_rc"; .* wait-for -S (db-[0-9a-f]+)( &\))?$`)
 
 // runPending plays the shell running a pasted run script: the output of
 // $DIR/run.out and the exit code of $DIR/run.rc (default 0) between the
 // markers, then the signal. With $DIR/run.hang the command never ends;
 // with $DIR/run.exit the shell exits with that status and the pane-died
 // hook signals instead.
-func (p *fakeTmuxProc) runPending(s *tfSession) {
+func (p *proc) runPending(s *session) {
 	ch := p.st.PendingRun
 	p.st.PendingRun = ""
 	out, _ := os.ReadFile(p.path("run.out"))
@@ -727,7 +716,7 @@ func (p *fakeTmuxProc) runPending(s *tfSession) {
 	p.st.Woken[ch] = true
 }
 
-func (p *fakeTmuxProc) exists(name string) bool {
+func (p *proc) exists(name string) bool {
 	_, err := os.Stat(p.path(name))
 	return err == nil
 }
@@ -735,7 +724,7 @@ func (p *fakeTmuxProc) exists(name string) bool {
 // waitFor blocks until the channel is signalled, as a tmux client does,
 // with the state unlocked meanwhile; a signal sent before the wait counts
 // once.
-func (p *fakeTmuxProc) waitFor(ch string) error {
+func (p *proc) waitFor(ch string) error {
 	for {
 		if p.st.Woken[ch] {
 			delete(p.st.Woken, ch)
@@ -743,16 +732,24 @@ func (p *fakeTmuxProc) waitFor(ch string) error {
 		}
 		p.save()
 		p.unlock()
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-p.ctx.Done():
+			// The client is gone: it leaves the state as it finds it.
+			if err := p.load(); err != nil {
+				return err
+			}
+			return p.ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 		if err := p.load(); err != nil {
 			return err
 		}
 	}
 }
 
-// tfParse splits a tmux command string (if-shell's) into commands: words
+// parse splits a tmux command string (if-shell's) into commands: words
 // separated by spaces, single quotes kept together, " ; " between commands.
-func tfParse(s string) ([][]string, error) {
+func parse(s string) ([][]string, error) {
 	var cmds [][]string
 	var cur []string
 	var word strings.Builder
@@ -785,7 +782,7 @@ func tfParse(s string) ([][]string, error) {
 		}
 	}
 	if quoted {
-		return nil, &tfError{"faketmux: unterminated quote in " + s}
+		return nil, &tmuxError{"faketmux: unterminated quote in " + s}
 	}
 	flush()
 	if len(cur) > 0 {
