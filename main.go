@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -504,14 +505,19 @@ func message(err error, bin string) string {
 }
 
 // longPart is a run of characters that can make up a path, long enough that
-// saying it twice buries the message (a 4096-byte name).
-var longPart = regexp.MustCompile(`[^\s'"]{200,}`)
+// saying it twice buries the message (a 4096-byte name). It is compiled on
+// first use, as are the package-level patterns of bridge, tmuxcli and
+// dockercli: its {200,} compiles into 200 copies, which every start of the
+// tool would pay for an error it seldom prints.
+var longPart = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[^\s'"]{200,}`)
+})
 
 // longOnce keeps the first mention of each long path in msg and shortens the
 // later ones, where a tool's own error quotes again what the line began with.
 func longOnce(msg string) string {
 	seen := []string{}
-	return longPart.ReplaceAllStringFunc(msg, func(part string) string {
+	return longPart().ReplaceAllStringFunc(msg, func(part string) string {
 		for _, p := range seen {
 			if i := strings.Index(part, p); i >= 0 {
 				return part[:i] + "..." + part[i+len(p):]

@@ -580,7 +580,7 @@ func (b *Bridge) List(ctx context.Context, p, pattern string) (ListResult, error
 // name write.bash makes counts: a user's ".dockerbridge-write.notes" is
 // the user's.
 func isWriteTemp(p []byte) bool {
-	return writeTempRE.Match(p[bytes.LastIndexByte(p, '/')+1:])
+	return writeTempRE().Match(p[bytes.LastIndexByte(p, '/')+1:])
 }
 
 // writeTempPrefix starts the name of every write's temp file:
@@ -588,7 +588,9 @@ func isWriteTemp(p []byte) bool {
 // clock ticks since boot) and a random number, all in decimal.
 const writeTempPrefix = ".dockerbridge-write."
 
-var writeTempRE = regexp.MustCompile(`^\.dockerbridge-write\.[1-9][0-9]*\.[0-9]+\.[0-9]+$`)
+var writeTempRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\.dockerbridge-write\.[1-9][0-9]*\.[0-9]+\.[0-9]+$`)
+})
 
 // GrepResult is the original's grep dict. Matches is grep -rn's output.
 type GrepResult struct {

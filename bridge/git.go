@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	_ "embed"
 
@@ -190,12 +191,14 @@ func fields(out string) (kv map[string]string, rest string) {
 
 // idRE is a commit id; its length, 4 to 64, is checked apart: a {4,64}
 // repetition compiles into 64 copies, which cost every start of the tool.
-var idRE = regexp.MustCompile(`^[0-9a-f]+$`)
+var idRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-f]+$`)
+})
 
 // checkSnapshotID accepts a snapshot number or a commit id.
 func checkSnapshotID(id string) error {
 	number := id != "" && strings.Trim(id, "0123456789") == ""
-	if !number && (len(id) < 4 || len(id) > 64 || !idRE.MatchString(id)) {
+	if !number && (len(id) < 4 || len(id) > 64 || !idRE().MatchString(id)) {
 		return fmt.Errorf("invalid snapshot id %q: give its number (see snapshot ls) or a commit id", id)
 	}
 	return nil
@@ -328,7 +331,9 @@ func (b *Bridge) Commit(ctx context.Context, msg string, trailers []string) (Com
 	return res, nil
 }
 
-var trailerKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
+var trailerKeyRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
+})
 
 // Trailer turns "Key=value" (or "Key: value") into git's "Key: value". A
 // value's line breaks become spaces: a trailer is one line.
@@ -338,7 +343,7 @@ func Trailer(s string) (string, error) {
 		return "", fmt.Errorf("invalid trailer %q: want KEY=VALUE", s)
 	}
 	key, value := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
-	if !trailerKeyRE.MatchString(key) {
+	if !trailerKeyRE().MatchString(key) {
 		return "", fmt.Errorf("invalid trailer key %q: use letters, digits and '-'", key)
 	}
 	value = strings.Join(strings.Fields(value), " ")
@@ -349,9 +354,15 @@ func Trailer(s string) (string, error) {
 }
 
 var (
-	filesRE = regexp.MustCompile(`(\d+) files? changed`)
-	insRE   = regexp.MustCompile(`(\d+) insertions?\(\+\)`)
-	delRE   = regexp.MustCompile(`(\d+) deletions?\(-\)`)
+	filesRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(\d+) files? changed`)
+	})
+	insRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(\d+) insertions?\(\+\)`)
+	})
+	delRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(\d+) deletions?\(-\)`)
+	})
 )
 
 // shortstat parses git's --shortstat line.
@@ -363,5 +374,5 @@ func shortstat(s string) (files, ins, del int) {
 		}
 		return 0
 	}
-	return num(filesRE), num(insRE), num(delRE)
+	return num(filesRE()), num(insRE()), num(delRE())
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Errors a caller branches on. Classify maps docker's texts onto them.
@@ -23,7 +24,9 @@ var (
 	ErrBindSource = errors.New("bind source path does not exist")
 )
 
-var notRunningRE = regexp.MustCompile(`container \S+ is not running`)
+var notRunningRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`container \S+ is not running`)
+})
 
 // Classify recognises docker's own error texts, across engine versions and
 // podman. It returns nil when the text is not one of them.
@@ -49,7 +52,7 @@ func Classify(stderr string) error {
 	// containers". A paused container cannot exec either. The container word
 	// is required: a command's own "Error: the server is not running" must
 	// pass through as its output, not be retried as docker's.
-	case notRunningRE.MatchString(s),
+	case notRunningRE().MatchString(s),
 		strings.Contains(s, "can only create exec sessions on running containers"),
 		strings.Contains(s, "is paused, unpause the container"):
 		return ErrNotRunning

@@ -15,7 +15,7 @@ import (
 // "=NAME:" (that session's active pane). The "=" turns off tmux's prefix and
 // pattern matching, so "web" never reaches "web2".
 func Target(name string) string {
-	if paneRE.MatchString(name) {
+	if paneRE().MatchString(name) {
 		return name
 	}
 	return "=" + name + ":"
@@ -24,7 +24,7 @@ func Target(name string) string {
 // SessionTarget addresses a session exactly: "=NAME", or the session that
 // holds a %pane.
 func SessionTarget(name string) string {
-	if paneRE.MatchString(name) {
+	if paneRE().MatchString(name) {
 		return name
 	}
 	return "=" + name

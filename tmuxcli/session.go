@@ -28,7 +28,7 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 		return "", false, sessionErr(o.Name, err)
 	}
 	paneID = strings.TrimSpace(out)
-	if !paneRE.MatchString(paneID) {
+	if !paneRE().MatchString(paneID) {
 		return "", false, fmt.Errorf("tmux new-session: unexpected output %q", out)
 	}
 	if ready <= 0 {

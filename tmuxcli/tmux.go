@@ -10,6 +10,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"dockerbridge/dockercli"
@@ -258,16 +259,22 @@ func sessionErr(name string, err error) error {
 const maxName = 100
 
 var (
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
-	paneRE   = regexp.MustCompile(`^%[0-9]+$`)
-	socketRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+	})
+	paneRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^%[0-9]+$`)
+	})
+	socketRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	})
 )
 
 // ValidateName checks a session name for new. tmux itself would rewrite '.'
 // and ':' and the command parser treats a trailing ';' as a separator, so
 // only a safe set is taken.
 func ValidateName(name string) error {
-	if len(name) > maxName || !nameRE.MatchString(name) {
+	if len(name) > maxName || !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid session name %q: use letters, digits, '_' and '-'", name)
 	}
 	return nil
@@ -275,10 +282,10 @@ func ValidateName(name string) error {
 
 // ValidateTarget checks a session name or a %pane id.
 func ValidateTarget(name string) error {
-	if paneRE.MatchString(name) {
+	if paneRE().MatchString(name) {
 		return nil
 	}
-	if len(name) > maxName || !nameRE.MatchString(name) {
+	if len(name) > maxName || !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid session %q: give a session name (letters, digits, '_', '-') or a pane id such as %%3", name)
 	}
 	return nil
@@ -286,7 +293,7 @@ func ValidateTarget(name string) error {
 
 // ValidateSocket checks a -L socket name.
 func ValidateSocket(name string) error {
-	if name != "" && (len(name) > maxName || !socketRE.MatchString(name)) {
+	if name != "" && (len(name) > maxName || !socketRE().MatchString(name)) {
 		return fmt.Errorf("invalid socket name %q: use letters, digits, '_', '.' and '-'", name)
 	}
 	return nil

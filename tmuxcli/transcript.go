@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"dockerbridge/dockercli"
 )
@@ -84,13 +85,15 @@ func (s *Server) Transcript(ctx context.Context, name string, w io.Writer) error
 
 // escRE matches the terminal control sequences a transcript holds: CSI
 // (colours, cursor moves), OSC (titles) and the two-byte escapes.
-var escRE = regexp.MustCompile("\x1b\\[[0-9:;<=>?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(\x07|\x1b\\\\)|\x1b[()][0-9A-Za-z]|\x1b[@-Z\\\\-_=>78]")
+var escRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("\x1b\\[[0-9:;<=>?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(\x07|\x1b\\\\)|\x1b[()][0-9A-Za-z]|\x1b[@-Z\\\\-_=>78]")
+})
 
 // Plain strips control sequences from a transcript and turns CRLF into LF,
 // dropping other carriage returns and the other control bytes but tab and
 // newline, so that it reads as text.
 func Plain(b []byte) []byte {
-	b = escRE.ReplaceAll(b, nil)
+	b = escRE().ReplaceAll(b, nil)
 	out := make([]byte, 0, len(b))
 	for _, c := range b {
 		if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -263,11 +264,13 @@ func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (Wai
 	})
 }
 
-var shellRE = regexp.MustCompile(ShellPattern)
+var shellRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(ShellPattern)
+})
 
 // IsShell reports whether a pane's foreground command is a shell.
 func IsShell(command string) bool {
-	return shellRE.MatchString(command)
+	return shellRE().MatchString(command)
 }
 
 // AtPrompt reports whether snap (captured with Rows) shows a shell waiting at
