@@ -1008,7 +1008,7 @@ type LsCmd struct {
 }
 
 func (c *LsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
-	res, err := b.List(ctx, c.Path, c.Pattern)
+	res, err := b.ListFiles(ctx, c.Path, c.Pattern)
 	if err != nil {
 		return err
 	}
@@ -1167,7 +1167,7 @@ func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *b
 	if a.inFleet() {
 		return c.fleet(ctx, a, st)
 	}
-	list, err := bridge.List(ctx, docker)
+	list, err := bridge.ListContainers(ctx, docker)
 	if err != nil {
 		return err
 	}

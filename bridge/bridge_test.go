@@ -48,7 +48,7 @@ func TestRunSpecIsPythonsPlusInit(t *testing.T) {
 		"--init",
 		"luzia-sandbox:latest", "tail", "-f", "/dev/null",
 	}
-	if diff := cmp.Diff(want, dockercli.RunArgs(spec)); diff != "" {
+	if diff := cmp.Diff(want, spec.Args()); diff != "" {
 		t.Errorf("docker run argv (-want +got):\n%s", diff)
 	}
 }

@@ -161,14 +161,14 @@ func (b *Bridge) run(ctx context.Context, c call) (int, error) {
 			}
 			stdin, st.onStart = g.r, g.open
 		}
-		args := dockercli.ExecArgs(dockercli.ExecSpec{
+		args := dockercli.ExecSpec{
 			Container:   name,
 			Interactive: c.interactive || c.stdin != nil,
 			Env:         env,
 			User:        c.user,
 			Workdir:     c.workdir,
 			Command:     wrap(runCtx, c),
-		})
+		}.Args()
 		code, err := b.docker.Stream(runCtx, args, dockercli.Cmd{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 		if g != nil {
 			g.close()
@@ -324,11 +324,11 @@ func (b *Bridge) killAs(ctx context.Context, user, id, pid string, timeout time.
 	// Not a control call under --timeout: the kill must outlast the
 	// grace it gives the processes, or the caller is told the command
 	// ended while it is still cleaning up.
-	_, _ = b.docker.Stream(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+	_, _ = b.docker.Stream(ctx, dockercli.ExecSpec{
 		Container: b.Name(),
 		User:      user,
 		Command:   []string{"bash", "-c", killScript, "bash", id, pid},
-	}), dockercli.Cmd{Stdout: io.Discard, Stderr: io.Discard})
+	}.Args(), dockercli.Cmd{Stdout: io.Discard, Stderr: io.Discard})
 }
 
 // started is whether a call's program has started, and the wrapper's pid.

@@ -358,7 +358,7 @@ func TestListSkipsProxies(t *testing.T) {
 	if _, err := b.Ensure(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	list, err := List(t.Context(), b.docker)
+	list, err := ListContainers(t.Context(), b.docker)
 	if err != nil || len(list) != 1 || list[0].Name != "luzia-x" {
 		t.Fatalf("list %+v %v", list, err)
 	}

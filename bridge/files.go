@@ -271,7 +271,7 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	return WriteResult{Success: true, Message: "Successfully wrote to " + p, BytesWritten: n}, nil
 }
 
-const stderrKeep = 64 << 10
+const stderrKeep = dockercli.StderrKeep
 
 // framer turns a reader into the write script's frames on an OS pipe. It
 // reads nothing until start is called, so an exec that fails before the
@@ -526,9 +526,9 @@ type ListResult struct {
 	Truncated bool     `json:"truncated"`
 }
 
-// List returns up to MaxFiles regular files under p whose name matches the
-// glob pattern.
-func (b *Bridge) List(ctx context.Context, p, pattern string) (ListResult, error) {
+// ListFiles returns up to MaxFiles regular files under p whose name matches
+// the glob pattern.
+func (b *Bridge) ListFiles(ctx context.Context, p, pattern string) (ListResult, error) {
 	if p == "" {
 		p = "."
 	}

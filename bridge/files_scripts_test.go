@@ -195,9 +195,9 @@ func TestListOperatorNames(t *testing.T) {
 	for _, n := range []string{"!", "(", ")", "-o", "-name"} {
 		os.MkdirAll(filepath.Join(e.ws, n), 0o755)
 		os.WriteFile(filepath.Join(e.ws, n, "f.txt"), nil, 0o644)
-		res, err := b.List(t.Context(), n, "")
+		res, err := b.ListFiles(t.Context(), n, "")
 		if err != nil {
-			t.Errorf("List(%q): %v", n, err)
+			t.Errorf("ListFiles(%q): %v", n, err)
 			continue
 		}
 		want := n + "/f.txt"
@@ -205,7 +205,7 @@ func TestListOperatorNames(t *testing.T) {
 			want = "./" + want
 		}
 		if diff := cmp.Diff([]string{want}, res.Files); diff != "" {
-			t.Errorf("List(%q) (-want +got):\n%s", n, diff)
+			t.Errorf("ListFiles(%q) (-want +got):\n%s", n, diff)
 		}
 	}
 }

@@ -410,7 +410,7 @@ func TestListHostileNames(t *testing.T) {
 	e, b := hostileWorkspace(t)
 	os.WriteFile(filepath.Join(e.ws, ".dockerbridge-write.123.456.789"), nil, 0o600) // a write in flight
 	os.WriteFile(filepath.Join(e.ws, ".dockerbridge-write.abc123"), nil, 0o600)      // the user's
-	res, err := b.List(t.Context(), "", "")
+	res, err := b.ListFiles(t.Context(), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,9 +437,9 @@ func TestListHostileNames(t *testing.T) {
 		{"-rf.txt", "*", []string{"./-rf.txt"}},
 	}
 	for _, tt := range tests {
-		res, err := b.List(t.Context(), tt.path, tt.pattern)
+		res, err := b.ListFiles(t.Context(), tt.path, tt.pattern)
 		if err != nil {
-			t.Errorf("List(%q, %q): %v", tt.path, tt.pattern, err)
+			t.Errorf("ListFiles(%q, %q): %v", tt.path, tt.pattern, err)
 			continue
 		}
 		slices.Sort(res.Files)
@@ -448,7 +448,7 @@ func TestListHostileNames(t *testing.T) {
 			res.Files[i] = strings.Replace(f, e.ws, Workspace, 1)
 		}
 		if diff := cmp.Diff(tt.want, res.Files); diff != "" {
-			t.Errorf("List(%q, %q) (-want +got):\n%s", tt.path, tt.pattern, diff)
+			t.Errorf("ListFiles(%q, %q) (-want +got):\n%s", tt.path, tt.pattern, diff)
 		}
 	}
 }
@@ -464,7 +464,7 @@ func TestListLimit(t *testing.T) {
 	for i := range MaxFiles + 5 {
 		os.WriteFile(filepath.Join(e.ws, strings.Repeat("f", 1+i%7)+string(rune('a'+i%26))+string(rune('a'+i/26))), nil, 0o644)
 	}
-	res, err := b.List(t.Context(), ".", "*")
+	res, err := b.ListFiles(t.Context(), ".", "*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestSymlinkConfinement(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["read link/secret"] = b.Read(t.Context(), "link/secret")
 	_, checks["read filelink"] = b.Read(t.Context(), "filelink")
-	_, checks["ls link"] = b.List(t.Context(), "link", "*")
+	_, checks["ls link"] = b.ListFiles(t.Context(), "link", "*")
 	_, checks["grep link"] = b.Grep(t.Context(), "secret", "link")
 	_, checks["write link/new"] = b.Write(t.Context(), "link/new", strings.NewReader("x"))
 	for what, err := range checks {

@@ -370,7 +370,7 @@ func (b *Bridge) fleetCreateError(err error, path string) error {
 func (f *Fleet) List(ctx context.Context) ([]Container, []error) {
 	per := make([][]Container, len(f.Engines))
 	errs := f.each(ctx, func(ctx context.Context, i int, docker *dockercli.Client) error {
-		list, err := List(ctx, docker)
+		list, err := ListContainers(ctx, docker)
 		for j := range list {
 			list[j].Engine = f.Engines[i]
 		}

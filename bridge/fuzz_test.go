@@ -117,7 +117,7 @@ func FuzzValidateProject(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		argv := dockercli.RunArgs(spec)
+		argv := spec.Args()
 		if i := slices.Index(argv, "--name"); i < 0 || argv[i+1] != name {
 			t.Errorf("run argv %q: --name is not followed by %q", argv, name)
 		}
@@ -232,7 +232,7 @@ func FuzzFileOpArgv(f *testing.F) {
 			}},
 			{"read", readScript, abs, pathErr, nil, func() error { return b.ReadTo(ctx, p, nil) }},
 			{"ls", listScript, listAbs, listErr, &listPattern, func() error {
-				_, err := b.List(ctx, p, pattern)
+				_, err := b.ListFiles(ctx, p, pattern)
 				return err
 			}},
 			{"grep", grepScript, listAbs, listErr, &pattern, func() error {
@@ -303,7 +303,7 @@ func FuzzTmuxExecArgv(f *testing.F) {
 			spec.Command = wrap(ctx, call{argv: spec.Command, needs: argv[:1]})
 			cancel()
 			spec.Container = "luzia-fuzz"
-			ctr, cmd, ok := splitExec(append([]string{"docker"}, dockercli.ExecArgs(spec)...))
+			ctr, cmd, ok := splitExec(append([]string{"docker"}, spec.Args()...))
 			if !ok || ctr != "luzia-fuzz" {
 				t.Fatalf("docker would not parse the exec of %q", argv)
 			}

@@ -70,7 +70,7 @@ func TestHardenRunArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, withoutSettingsLabels(dockercli.RunArgs(spec))); diff != "" {
+			if diff := cmp.Diff(tt.want, withoutSettingsLabels(spec.Args())); diff != "" {
 				t.Errorf("docker run argv (-want +got):\n%s", diff)
 			}
 		})

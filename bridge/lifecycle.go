@@ -59,9 +59,9 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 	// before the first command. Its failure is also the first sign of a
 	// main process that keeps exiting: docker run and start both succeed
 	// for it.
-	_, err = b.docker.Output(ctx, dockercli.ExecArgs(dockercli.ExecSpec{
+	_, err = b.docker.Output(ctx, dockercli.ExecSpec{
 		Container: name, Command: []string{"mkdir", "-p", Workspace + "/.tmp"},
-	})...)
+	}.Args()...)
 	if errors.Is(err, dockercli.ErrRestarting) {
 		return false, b.restarting()
 	}
@@ -283,8 +283,9 @@ type Container struct {
 	Engine string `json:"engine,omitempty"`
 }
 
-// List returns every container carrying the project label, running or not.
-func List(ctx context.Context, docker *dockercli.Client) ([]Container, error) {
+// ListContainers returns every container carrying the project label,
+// running or not.
+func ListContainers(ctx context.Context, docker *dockercli.Client) ([]Container, error) {
 	out, err := docker.Ps(ctx, true, `{{.Names}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Label "`+ProjectLabel+`"}}`, ProjectLabel)
 	if err != nil {
 		return nil, err

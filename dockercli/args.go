@@ -24,8 +24,8 @@ type RunSpec struct {
 	Command []string
 }
 
-// RunArgs is the argv for "docker run -d" of spec.
-func RunArgs(s RunSpec) []string {
+// Args is the argv for "docker run -d" of s.
+func (s RunSpec) Args() []string {
 	a := []string{"run", "-d"}
 	a = appendFlag(a, "--name", s.Name)
 	a = appendFlag(a, "--user", s.User)
@@ -74,8 +74,8 @@ type ExecSpec struct {
 	Command     []string
 }
 
-// ExecArgs is the argv for "docker exec" of spec.
-func ExecArgs(s ExecSpec) []string {
+// Args is the argv for "docker exec" of s.
+func (s ExecSpec) Args() []string {
 	a := []string{"exec"}
 	if s.Interactive {
 		a = append(a, "-i")

@@ -135,8 +135,8 @@ func TestRunArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, RunArgs(tt.spec())); diff != "" {
-				t.Errorf("RunArgs (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, tt.spec().Args()); diff != "" {
+				t.Errorf("RunSpec.Args (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -208,8 +208,8 @@ func TestExecArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, ExecArgs(tt.spec)); diff != "" {
-				t.Errorf("ExecArgs (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, tt.spec.Args()); diff != "" {
+				t.Errorf("ExecSpec.Args (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// stderrKeep bounds the stderr kept for error messages and classification.
-const stderrKeep = 64 << 10
+// StderrKeep bounds the stderr kept for error messages and classification,
+// here and by the callers that capture a command's stderr themselves.
+const StderrKeep = 64 << 10
 
 // Client runs docker commands through a Runner.
 type Client struct {
@@ -59,7 +60,7 @@ func (c *Client) output(ctx context.Context, stdin io.Reader, args []string) (st
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var out bytes.Buffer
-	errBuf := NewCapBuffer(stderrKeep)
+	errBuf := NewCapBuffer(StderrKeep)
 	code, err := c.Runner.Run(ctx, Cmd{Args: c.Argv(args), Stdin: stdin, Stdout: &out, Stderr: errBuf})
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", c.bin(), verb(args), err)
@@ -94,7 +95,7 @@ func verb(args []string) string {
 
 // Run starts a detached container and returns its id.
 func (c *Client) Run(ctx context.Context, spec RunSpec) (string, error) {
-	out, err := c.Output(ctx, RunArgs(spec)...)
+	out, err := c.Output(ctx, spec.Args()...)
 	return strings.TrimSpace(out), err
 }
 

@@ -192,15 +192,15 @@ func TestClientError(t *testing.T) {
 // A stderr larger than the kept bound still classifies and still names the
 // error: docker's own line comes first.
 func TestClientErrorLongStderr(t *testing.T) {
-	long := noSuchCLI + "\n" + strings.Repeat("x", 3*stderrKeep)
+	long := noSuchCLI + "\n" + strings.Repeat("x", 3*StderrKeep)
 	c := &Client{Runner: failWith(1, long)}
 	_, err := c.Inspect(t.Context(), "", "luzia-x")
 	if !errors.Is(err, ErrNoSuchContainer) {
 		t.Errorf("err = %v, want ErrNoSuchContainer", err)
 	}
 	var ce *CmdError
-	if errors.As(err, &ce) && len(ce.Stderr) > stderrKeep+100 {
-		t.Errorf("kept %d bytes of stderr, want at most about %d", len(ce.Stderr), stderrKeep)
+	if errors.As(err, &ce) && len(ce.Stderr) > StderrKeep+100 {
+		t.Errorf("kept %d bytes of stderr, want at most about %d", len(ce.Stderr), StderrKeep)
 	}
 }
 

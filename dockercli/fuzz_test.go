@@ -109,9 +109,9 @@ func FuzzRunArgs(f *testing.F) {
 			Network: network, Restart: restart, Memory: memory, CPUs: cpus, Init: init,
 			Labels: []string{label, "luzia.created=x"}, Image: image, Command: []string{command, "-f", command},
 		}
-		got, err := parseRun(RunArgs(spec))
+		got, err := parseRun(spec.Args())
 		if err != nil {
-			t.Fatalf("RunArgs(%+v): %v", spec, err)
+			t.Fatalf("(%+v).Args(): %v", spec, err)
 		}
 		if diff := cmp.Diff(spec, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("docker would read another run than was built (-want +got):\n%s", diff)
@@ -160,9 +160,9 @@ func FuzzExecArgs(f *testing.F) {
 			Container: container, Interactive: interactive, Env: []string{env}, User: user, Workdir: workdir,
 			Command: []string{cmd0, "-c", cmd1, "bash", cmd1},
 		}
-		got, err := parseExec(ExecArgs(spec))
+		got, err := parseExec(spec.Args())
 		if err != nil {
-			t.Fatalf("ExecArgs(%+v): %v", spec, err)
+			t.Fatalf("(%+v).Args(): %v", spec, err)
 		}
 		if diff := cmp.Diff(spec, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("docker would read another exec than was built (-want +got):\n%s", diff)
@@ -229,7 +229,7 @@ func TestParseRunCatchesSmuggling(t *testing.T) {
 			t.Errorf("%s: %q parsed as the intended spec", name, argv)
 		}
 	}
-	if got, err := parseRun(RunArgs(spec)); err != nil || cmp.Diff(spec, got, cmpopts.EquateEmpty()) != "" {
-		t.Errorf("parseRun(RunArgs(%+v)) = %+v, %v", spec, got, err)
+	if got, err := parseRun(spec.Args()); err != nil || cmp.Diff(spec, got, cmpopts.EquateEmpty()) != "" {
+		t.Errorf("parseRun((%+v).Args()) = %+v, %v", spec, got, err)
 	}
 }
