@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path"
@@ -81,10 +82,20 @@ type FileError struct {
 
 func (e *FileError) Error() string { return e.msg }
 
-// Is lets errors.Is match any error of the same kind.
+// Is lets errors.Is match any error of the same kind; a missing file is
+// also fs.ErrNotExist and a denied one fs.ErrPermission, as os reports them.
 func (e *FileError) Is(target error) bool {
-	t, ok := target.(*FileError)
-	return ok && t.Kind == e.Kind
+	switch t := target.(type) {
+	case *FileError:
+		return t.Kind == e.Kind
+	}
+	switch e.Kind {
+	case KindNotFound:
+		return target == fs.ErrNotExist
+	case KindPermission:
+		return target == fs.ErrPermission
+	}
+	return false
 }
 
 // Kinds of file errors, as --json reports them.
