@@ -293,18 +293,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return a.finish(ctx, usageError{err})
 	}
 	a.g = g
+	a.setup(kctx)
+	return a.finish(ctx, kctx.Run())
+}
+
+// setup reads the selected command's marks: its --timeout default, and how
+// it treats a container made with other settings.
+func (a *app) setup(kctx *kong.Context) {
 	cmd := kctx.Selected().Target.Addr().Interface()
 	_, isControl := cmd.(control)
 	_, a.envPerCall = cmd.(envGiver)
 	a.shapes = !isControl
-	a.timeout = g.Timeout.or(bridge.DefaultTimeout)
+	a.timeout = a.g.Timeout.or(bridge.DefaultTimeout)
 	if t, ok := cmd.(timeouter); ok {
-		a.timeout = g.Timeout.or(t.defaultTimeout())
+		a.timeout = a.g.Timeout.or(t.defaultTimeout())
 	}
-	if g.Verbose {
-		a.runner = verboseRunner{next: a.runner, w: stderr}
+	if a.g.Verbose {
+		a.runner = verboseRunner{next: a.runner, w: a.stderr}
 	}
-	return a.finish(ctx, kctx.Run())
 }
 
 // kongOptions are the parser's options: its name, help layout and
