@@ -1501,6 +1501,7 @@ type TaskCmd struct {
 	NoCommit      bool          `help:"Leave the changes uncommitted."`
 	Session       session       `default:"task" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
 	Socket        socket        `default:"dockerbridge" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
+	KeepRunning   bool          `help:"Leave an agent that outlived --timeout running (default: interrupt it, then kill it)."`
 }
 
 func (TaskCmd) givesEnv() {}
@@ -1514,7 +1515,7 @@ func (c *TaskCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		Agent: string(c.Agent), Prompt: c.Prompt, Wait: c.Wait.TaskWait, Idle: c.Idle,
 		Timeout:       a.timeout,
 		CommitMessage: c.CommitMessage, NoCommit: c.NoCommit,
-		Session: string(c.Session), Socket: string(c.Socket), Env: a.g.Env,
+		Session: string(c.Session), Socket: string(c.Socket), Env: a.g.Env, KeepRunning: c.KeepRunning,
 	}
 	if f, ok := a.stderr.(*os.File); ok && isTerminal(f) {
 		o.Progress = func(elapsed time.Duration, line string) {
@@ -1543,9 +1544,12 @@ func (c *TaskCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 }
 
 func printTaskReport(w io.Writer, r bridge.TaskReport) {
-	how := "started"
-	if r.Reused {
+	how := "not started"
+	switch {
+	case r.Reused:
 		how = "reused"
+	case r.Started:
+		how = "started"
 	}
 	fmt.Fprintf(w, "agent:    %s (tmux session %s, %s)\n", r.Agent, r.Session, how)
 	note := ""
@@ -1569,6 +1573,13 @@ func printTaskReport(w io.Writer, r bridge.TaskReport) {
 		fmt.Fprintln(w, "commit:   none (nothing to commit, or --no-commit)")
 	default:
 		fmt.Fprintf(w, "commit:   none: %s\n", r.Error)
+	}
+	switch r.Stopped {
+	case "":
+	case bridge.StoppedKept:
+		fmt.Fprintln(w, "stopped:  no, kept running (--keep-running)")
+	default:
+		fmt.Fprintf(w, "stopped:  %s\n", r.Stopped)
 	}
 	fmt.Fprintf(w, "duration: %s\n", time.Duration(r.DurationMS)*time.Millisecond)
 	if r.Transcript != "" {

@@ -35,6 +35,13 @@ const (
 	EndedFailed  = "failed"
 )
 
+// What became of an agent that outlived a task's timeout.
+const (
+	StoppedInterrupted = "interrupted"
+	StoppedKilled      = "killed"
+	StoppedKept        = "kept running"
+)
+
 // Task defaults.
 const (
 	DefaultTaskSession = "task"
@@ -45,6 +52,9 @@ const (
 	// taskPoll is the time between two looks at the agent's screen. One
 	// watcher in the container makes them all, so they cost no docker exec.
 	taskPoll = 100 * time.Millisecond
+	// taskStopGrace is how long an agent gets to end after C-c before its
+	// session is killed.
+	taskStopGrace = 3 * time.Second
 )
 
 // taskCapture is how the task looks at the pane: the visible rows as they
@@ -106,6 +116,9 @@ type TaskOptions struct {
 	Env []string
 	// Socket is the tmux server's socket name; "" is the default.
 	Socket string
+	// KeepRunning leaves an agent that outlived the timeout running;
+	// otherwise it is interrupted (C-c), then killed if it lives on.
+	KeepRunning bool
 	// Progress, when set, is called after each look at the screen while
 	// the task waits.
 	Progress func(elapsed time.Duration, lastLine string)
@@ -114,10 +127,12 @@ type TaskOptions struct {
 // TaskReport is what a task did. On a failure nothing is committed and
 // Restore says how to bring the workspace back to where it was.
 type TaskReport struct {
-	Success     bool   `json:"success"`
-	Agent       string `json:"agent"`
-	Session     string `json:"session"`
-	Reused      bool   `json:"reused"`
+	Success bool   `json:"success"`
+	Agent   string `json:"agent"`
+	Session string `json:"session"`
+	Reused  bool   `json:"reused"`
+	// Started: this task started the agent in a new session.
+	Started     bool   `json:"started"`
 	SnapshotID  int    `json:"snapshot_id"`
 	SnapshotSHA string `json:"snapshot_sha"`
 	// Initialized says the workspace was not a git repository: the
@@ -142,6 +157,10 @@ type TaskReport struct {
 	// Transcript is where everything the agent printed is recorded, from
 	// its start (tmux log SESSION prints it); "" for a reused session.
 	Transcript string `json:"transcript,omitempty"`
+	// Stopped says what became of an agent that outlived the timeout:
+	// interrupted (it ended on C-c), killed (its session was killed after
+	// C-c did not end it), or kept running (KeepRunning).
+	Stopped string `json:"stopped,omitempty"`
 	// Restore is the command that undoes the task.
 	Restore string `json:"restore"`
 	Error   string `json:"error,omitempty"`
@@ -217,16 +236,29 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 		rep.Transcript = s.TranscriptPath(o.Session)
 		if err := startAgent(ctx, s, o, old.err == nil); err != nil {
 			// A program that ended at once leaves its pane: show why.
+			var st *int
 			if sc, lerr := look(context.WithoutCancel(ctx), s, o.Session); lerr == nil {
-				rep.Screen = sc.text()
+				rep.Screen = sc.said()
+				if sc.snap.Dead && sc.snap.StatusKnown {
+					st = &sc.snap.DeadStatus
+				}
 			}
-			return fail(EndedFailed, fmt.Errorf("start the agent: %w", err))
-		}
-		if base, err = look(ctx, s, o.Session); err != nil {
+			// An agent that printed its answer and ended before the
+			// first look still answered: the wait reads what it printed.
+			if st == nil || o.Wait.Kind != WaitPrompt || o.Prompt != "" {
+				return fail(EndedFailed, startError(err, st, rep.Screen))
+			}
+		} else if base, err = look(ctx, s, o.Session); err != nil {
 			return fail(EndedFailed, fmt.Errorf("watch the agent: %w", err))
 		}
+		rep.Started = true
 	default:
 		return fail(EndedFailed, fmt.Errorf("watch the agent: %w", old.err))
+	}
+	if !rep.Reused && o.Prompt == "" {
+		// Everything a new agent prints is its answer: a match printed
+		// before the first look counts.
+		base = screen{snap: tmuxcli.Snapshot{CursorY: -1}}
 	}
 	if o.Prompt != "" {
 		// Text and Enter go in separate docker execs, which already keeps
@@ -246,6 +278,10 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 	}
 	if werr != nil {
 		return fail(w.ended, werr)
+	}
+	if w.ended == EndedTimeout {
+		rep.Stopped = stopAgent(ctx, s, o)
+		return fail(w.ended, fmt.Errorf("%w; the agent %s", w.why, stoppedSays(rep.Stopped)))
 	}
 	if !w.ok {
 		return fail(w.ended, w.why)
@@ -278,6 +314,60 @@ func defaultTaskMessage(prompt, agent string) string {
 		subject = string(r[:71]) + "…"
 	}
 	return "task: " + subject
+}
+
+// startError says why a new agent did not start: the program's last words
+// where its pane kept them, else what its status means.
+func startError(err error, status *int, said string) error {
+	if status == nil {
+		return fmt.Errorf("the agent did not start: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(said, "\n"), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	switch {
+	case last != "":
+		return fmt.Errorf("the agent did not start: it exited with status %d: %s", *status, last)
+	case *status == 127:
+		return fmt.Errorf("the agent did not start: it exited with status 127: its program was not found")
+	}
+	return fmt.Errorf("the agent did not start: it exited with status %d and printed nothing", *status)
+}
+
+// stopAgent ends an agent that outlived the timeout, unless told to keep
+// it: C-c first, as a person would, then, if it lives on, the session is
+// killed (tmux hangs up its process group).
+func stopAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions) string {
+	if o.KeepRunning {
+		return StoppedKept
+	}
+	ctx = context.WithoutCancel(ctx)
+	if s.Interrupt(ctx, o.Session) == nil {
+		deadline := time.Now().Add(taskStopGrace)
+		for time.Now().Before(deadline) {
+			sc, err := look(ctx, s, o.Session)
+			if err != nil || sc.snap.Dead {
+				return StoppedInterrupted
+			}
+			time.Sleep(taskPoll)
+		}
+	}
+	if err := s.Kill(ctx, o.Session); err != nil && !errors.Is(err, tmuxcli.ErrNoSession) {
+		return "not stopped (" + err.Error() + ")"
+	}
+	return StoppedKilled
+}
+
+// stoppedSays puts Stopped into the report's error line.
+func stoppedSays(stopped string) string {
+	switch stopped {
+	case StoppedInterrupted:
+		return "was interrupted (C-c) and ended"
+	case StoppedKilled:
+		return "was interrupted (C-c), lived on, and was killed"
+	case StoppedKept:
+		return "is still running (--keep-running)"
+	}
+	return "is " + stopped
 }
 
 // startAgent starts the agent in a new session, replacing a dead one of
@@ -400,9 +490,15 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 	switch {
 	case res.Last.Dead:
 		st := res.Last.DeadStatus
-		w := waitOutcome{ended: EndedExited, status: &st, screen: sc.text()}
+		w := waitOutcome{ended: EndedExited, status: &st, screen: sc.said()}
 		switch {
 		case o.Wait.Kind == WaitPrompt:
+			// What it printed last may have scrolled off the screen
+			// before it ended, or before the first look.
+			if m, ok := matchAll(ctx, s, o, base); ok {
+				w.ok, w.ended, w.match = true, EndedMatched, m
+				break
+			}
 			w.why = fmt.Errorf("the agent exited with status %d before its prompt appeared", st)
 		case st != 0:
 			w.why = fmt.Errorf("the agent exited with status %d", st)
@@ -420,6 +516,39 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 		return waitOutcome{ok: true, ended: EndedIdle, screen: sc.text()}, nil
 	}
 	return waitOutcome{ended: EndedTimeout, screen: sc.text(), why: fmt.Errorf("the agent did not finish within %s", o.Timeout)}, nil
+}
+
+// matchAll looks for the prompt in all the agent printed after base,
+// history included.
+func matchAll(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base screen) (string, bool) {
+	opts := taskCapture
+	opts.All = true
+	out, err := s.Output(context.WithoutCancel(ctx), tmuxcli.SnapshotArgs(tmuxcli.Target(o.Session), opts)...)
+	if err != nil {
+		return "", false
+	}
+	all, err := tmuxcli.ParseSnapshot(out)
+	if err != nil {
+		return "", false
+	}
+	// Every row of the whole history: row i is absolute row i.
+	all.HistorySize = 0
+	text := screen{snap: all}.since(base)
+	if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
+		return text[loc[0]:loc[1]], true
+	}
+	return "", false
+}
+
+// said is what a dead pane's program printed: its rows down to the last
+// non-blank one, without the line tmux adds when a pane dies nor the blank
+// rows above it.
+func (sc screen) said() string {
+	lines := tmuxcli.TrimBlank(sc.snap.Lines)
+	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], "Pane is dead") {
+		lines = tmuxcli.TrimBlank(lines[:n-1])
+	}
+	return tmuxcli.Text(lines)
 }
 
 // text is the screen as the report shows it: the rows, with the trailing
