@@ -217,9 +217,18 @@ func TestWaitAgent(t *testing.T) {
 			if len(lines) == 0 {
 				t.Error("no progress was reported")
 			}
-			// The wait is tmuxcli's: one watcher for all its looks.
-			if len(f.calls) != 1 || f.calls[0][0] != "bash" {
+			// The wait is tmuxcli's: one watcher for all its looks; an
+			// agent that ended before its prompt matched gets one more
+			// look, at its whole history.
+			want := 1
+			if tt.wait.Kind == WaitPrompt && got.status != nil {
+				want = 2
+			}
+			if len(f.calls) != want || f.calls[0][0] != "bash" {
 				t.Errorf("calls = %q, want one watcher", f.calls)
+			}
+			if want == 2 && !strings.Contains(strings.Join(f.calls[1], " "), "-S - -E -") {
+				t.Errorf("calls = %q, want a look at the whole history", f.calls)
 			}
 			// Every look is one tmux call of display-message and a
 			// capture that keeps the trailing spaces programs wrote.
