@@ -1227,6 +1227,12 @@ func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st 
 			return res, res, nil, err
 		}
 		fr, errs := a.fleet(st).Reap(ctx, *r)
+		for i, err := range errs {
+			var ee *bridge.EngineError
+			if errors.As(err, &ee) {
+				fr.Engines[i].Error = message(ee.Err, a.g.Docker) // as ps and status --all say it
+			}
+		}
 		if a.warnEngines(errs) {
 			return fr.ReapResult, fr, nil, errors.Join(errs...)
 		}

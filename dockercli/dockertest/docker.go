@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"dockerbridge/dockercli"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,11 +34,12 @@ func Main() int {
 		return 125
 	}
 	e := &Engine{
-		Dir:        os.Getenv("FAKEDOCKER_STATE"),
-		Log:        os.Getenv("FAKEDOCKER_LOG"),
-		Work:       os.Getenv("WORK"),
-		DaemonDown: os.Getenv("FAKEDOCKER_DAEMON_DOWN") == "1",
-		NoImage:    os.Getenv("FAKEDOCKER_NO_IMAGE") == "1",
+		Dir:          os.Getenv("FAKEDOCKER_STATE"),
+		Log:          os.Getenv("FAKEDOCKER_LOG"),
+		Work:         os.Getenv("WORK"),
+		DaemonDown:   os.Getenv("FAKEDOCKER_DAEMON_DOWN") == "1",
+		DownContexts: strings.FieldsFunc(os.Getenv("FAKEDOCKER_DOWN_CONTEXTS"), func(r rune) bool { return r == ',' }),
+		NoImage:      os.Getenv("FAKEDOCKER_NO_IMAGE") == "1",
 	}
 	code, err := e.Run(context.Background(), dockercli.Cmd{
 		Args: append([]string{"docker"}, os.Args[1:]...), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
@@ -83,12 +85,13 @@ type dockerCall struct {
 
 func (d *dockerCall) main(args []string) int {
 	// Global flags before the subcommand.
+	dockerContext := ""
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch {
 		case args[0] == "--context" && len(args) > 1:
-			args = args[2:]
+			dockerContext, args = args[1], args[2:]
 		case strings.HasPrefix(args[0], "--context="):
-			args = args[1:]
+			dockerContext, args = strings.TrimPrefix(args[0], "--context="), args[1:]
 		default:
 			fmt.Fprintf(d.stderr, "unknown flag: %s\nSee 'docker --help'.\n", args[0])
 			return 125
@@ -102,7 +105,12 @@ func (d *dockerCall) main(args []string) int {
 	if (verb == "container" || verb == "network" || verb == "image") && len(rest) > 0 {
 		verb, rest = verb+" "+rest[0], rest[1:]
 	}
-	if d.e.DaemonDown {
+	// Each context other than the default is an engine of its own, with
+	// its own containers.
+	if dockerContext != "" && dockerContext != "default" {
+		d.dir = stateDir(filepath.Join(string(d.dir), "contexts", dockerContext))
+	}
+	if d.e.DaemonDown || slices.Contains(d.e.DownContexts, dockerContext) {
 		if verb == "run" {
 			fmt.Fprintln(d.stderr, "docker: "+msgDaemonDown+"\n"+msgRunHelp)
 			return 125
@@ -144,6 +152,8 @@ func (d *dockerCall) dispatch(verb string, args []string) int {
 		return d.stop(args)
 	case "rm", "container rm":
 		return d.rm(args)
+	case "info":
+		return d.info(args)
 	case "version":
 		return d.version(args)
 	case "exec", "container exec":
@@ -243,7 +253,7 @@ var runFlags = flagSpec{
 		"--init": "init", "--rm": "rm", "-i": "interactive", "-t": "tty",
 		"--read-only": "read-only", "--cap-drop": "cap-drop", "--security-opt": "security-opt",
 		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs", "--cap-add": "cap-add", "--ulimit": "ulimit",
-		"--add-host": "add-host",
+		"--add-host": "add-host", "--mount": "mount",
 	},
 	bools: map[string]bool{"detach": true, "init": true, "rm": true, "interactive": true, "tty": true, "read-only": true},
 }
@@ -311,6 +321,19 @@ func (d *dockerCall) run(args []string) int {
 		}
 		c.Mounts = append(c.Mounts, m)
 	}
+	for _, v := range f.values["mount"] {
+		m, err := ParseMount(v)
+		if err != nil {
+			fmt.Fprintf(d.stderr, "invalid argument %q for \"--mount\" flag: %v\nSee 'docker run --help'.\n", v, err)
+			return 125
+		}
+		// Unlike -v, --mount never creates a missing bind source.
+		if _, err := os.Stat(m.Source); err != nil {
+			fmt.Fprintf(d.stderr, "docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: %s.\n%s\n", m.Source, msgRunHelp)
+			return 125
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
 	var conflict *Container
 	missingNet := ""
 	err = d.dir.update(func(st *engineState) error {
@@ -370,6 +393,36 @@ func ParseVolume(v string) (Mount, error) {
 		default:
 			return Mount{}, fmt.Errorf("invalid mode: %s", parts[2])
 		}
+	}
+	return m, nil
+}
+
+// ParseMount reads a --mount value of type bind, as docker's CSV.
+func ParseMount(v string) (Mount, error) {
+	fields, err := csv.NewReader(strings.NewReader(v)).Read()
+	if err != nil {
+		return Mount{}, err
+	}
+	var m Mount
+	for _, f := range fields {
+		k, val, _ := strings.Cut(f, "=")
+		switch k {
+		case "type":
+			if val != "bind" {
+				return Mount{}, fmt.Errorf("fakedocker: mount type %q is not emulated", val)
+			}
+		case "source", "src":
+			m.Source = val
+		case "target", "dst", "destination":
+			m.Destination = val
+		case "readonly", "ro":
+			m.ReadOnly = val == "" || val == "true" || val == "1"
+		default:
+			return Mount{}, fmt.Errorf("unexpected key '%s' in '%s'", k, f)
+		}
+	}
+	if m.Source == "" || m.Destination == "" || !filepath.IsAbs(m.Source) {
+		return Mount{}, errors.New("fakedocker: want an absolute source and a target")
 	}
 	return m, nil
 }
@@ -1058,5 +1111,21 @@ func (d *dockerCall) version(args []string) int {
 		return 1
 	}
 	fmt.Fprintln(d.stdout)
+	return 0
+}
+
+// The engine's size, as docker info gives it.
+const (
+	InfoNCPU     = 4
+	InfoMemTotal = 8 << 30
+)
+
+// info answers docker info for the one format the bridge asks.
+func (d *dockerCall) info(args []string) int {
+	if len(args) != 2 || args[0] != "--format" || args[1] != `{{.NCPU}}{{"\t"}}{{.MemTotal}}` {
+		fmt.Fprintf(d.stderr, "fakedocker: info %q not emulated\n", args)
+		return 125
+	}
+	fmt.Fprintf(d.stdout, "%d\t%d\n", InfoNCPU, InfoMemTotal)
 	return 0
 }

@@ -29,6 +29,10 @@ type Engine struct {
 	// DaemonDown makes every call fail as with no daemon; NoImage makes run
 	// fail as for an image that no registry has.
 	DaemonDown, NoImage bool
+	// DownContexts are the docker contexts whose engine is down: calls
+	// through them fail as with no daemon. Every other context is an
+	// engine of its own, its state under Dir/contexts/NAME.
+	DownContexts []string
 	// Images, when set, are the only images run finds.
 	Images []string
 	// NoSuchContainer and NotRunning, when set, replace the engine's
