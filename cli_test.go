@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +75,28 @@ func TestTimeoutDefaults(t *testing.T) {
 		a.setup(kctx)
 		if a.timeout != tt.want {
 			t.Errorf("%q: timeout %s, want %s", tt.args, a.timeout, tt.want)
+		}
+	}
+}
+
+// The hints that name the CLI's flags and commands are written here, from
+// what bridge's errors carry, and read as they always have.
+func TestMessageHints(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("read: ../x: %w", bridge.ErrOutside), "read: ../x: path is outside /workspace (use --allow-outside)"},
+		{fmt.Errorf("read bin: %w", bridge.ErrNotUTF8), "read bin: file is not valid UTF-8 text (read it without --json for the raw bytes)"},
+		{fmt.Errorf("snapshot diff 9: %w", bridge.ErrNoSnapshot), "snapshot diff 9: no such snapshot (see: dockerbridge snapshot ls)"},
+		{&bridge.RestoreError{Undo: 4, Err: errors.New("snapshot restore 2: failed")}, "snapshot restore 2: failed (the state before it is snapshot 4: dockerbridge snapshot restore 4)"},
+		{&bridge.WorkspaceError{Path: "/w/x", Err: fs.ErrNotExist}, "workspace /w/x does not exist: create it (mkdir -p /w/x) or correct --path"},
+		{&bridge.WorkspaceError{Path: "/w/f", Err: syscall.ENOTDIR}, "workspace /w/f is not a directory"},
+		{&bridge.NoHomeError{Project: "p"}, `project user "p" not found and no --path given: pass --path DIR to choose the directory mounted at /workspace`},
+		{bridge.ErrNoProject, "no project given: use --project NAME or set DOCKERBRIDGE_PROJECT"},
+	} {
+		if got := message(tt.err, "docker"); got != tt.want {
+			t.Errorf("message(%q) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -507,7 +508,34 @@ func message(err error, bin string) string {
 	case errors.Is(err, bridge.ErrNoProject):
 		return "no project given: use --project NAME or set DOCKERBRIDGE_PROJECT"
 	}
-	return longOnce(strings.ReplaceAll(err.Error(), "\n", " "))
+	var noHome *bridge.NoHomeError
+	if errors.As(err, &noHome) {
+		return fmt.Sprintf("project user %q not found and no --path given: pass --path DIR to choose the directory mounted at %s", noHome.Project, bridge.Workspace)
+	}
+	return longOnce(strings.ReplaceAll(err.Error(), "\n", " ")) + hint(err)
+}
+
+// hint says what to do about err with this CLI's flags and commands: bridge's
+// errors carry the data (the path, the snapshot to go back to) and name
+// none of them.
+func hint(err error) string {
+	var ws *bridge.WorkspaceError
+	var restore *bridge.RestoreError
+	switch {
+	case errors.Is(err, bridge.ErrOutside):
+		return " (use --allow-outside)"
+	case errors.Is(err, bridge.ErrNotUTF8):
+		return " (read it without --json for the raw bytes)"
+	case errors.Is(err, bridge.ErrOutputCap):
+		return " (raise it with --max-bytes, or read without --json)"
+	case errors.Is(err, bridge.ErrNoSnapshot):
+		return " (see: dockerbridge snapshot ls)"
+	case errors.As(err, &restore):
+		return fmt.Sprintf(" (the state before it is snapshot %d: dockerbridge snapshot restore %d)", restore.Undo, restore.Undo)
+	case errors.As(err, &ws) && errors.Is(ws.Err, fs.ErrNotExist):
+		return fmt.Sprintf(": create it (mkdir -p %s) or correct --path", ws.Path)
+	}
+	return ""
 }
 
 // longPart is a run of characters that can make up a path, long enough that

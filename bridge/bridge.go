@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -314,14 +315,39 @@ func (b *Bridge) checkPath(path string) error {
 	switch {
 	case errors.Is(err, errRemote):
 		return nil
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("workspace %s does not exist: create it (mkdir -p %s) or correct --path", path, path)
 	case err != nil:
-		return fmt.Errorf("workspace %s: %w", path, err)
+		return &WorkspaceError{Path: path, Err: err}
 	case !fi.IsDir():
-		return fmt.Errorf("workspace %s is not a directory", path)
+		return &WorkspaceError{Path: path, Err: syscall.ENOTDIR}
 	}
 	return nil
+}
+
+// WorkspaceError is a host directory that cannot be the workspace: Err is
+// fs.ErrNotExist for a missing one, syscall.ENOTDIR for a file.
+type WorkspaceError struct {
+	Path string
+	Err  error
+}
+
+func (e *WorkspaceError) Error() string {
+	switch {
+	case errors.Is(e.Err, fs.ErrNotExist):
+		return fmt.Sprintf("workspace %s does not exist", e.Path)
+	case errors.Is(e.Err, syscall.ENOTDIR):
+		return fmt.Sprintf("workspace %s is not a directory", e.Path)
+	}
+	return fmt.Sprintf("workspace %s: %v", e.Path, e.Err)
+}
+
+func (e *WorkspaceError) Unwrap() error { return e.Err }
+
+// NoHomeError is a project with no user on the host, so no home to mount,
+// and no Config.HostPath.
+type NoHomeError struct{ Project string }
+
+func (e *NoHomeError) Error() string {
+	return fmt.Sprintf("project user %q not found and no host path given", e.Project)
 }
 
 // hostPath is the directory to mount: --path, else the project user's home.
@@ -332,22 +358,34 @@ func (b *Bridge) hostPath(ctx context.Context) (string, error) {
 	line, ok := b.hostOutput(ctx, "getent", "passwd", b.cfg.Project)
 	fields := strings.Split(line, ":")
 	if !ok || len(fields) < 7 || fields[5] == "" {
-		return "", fmt.Errorf("project user %q not found and no --path given: pass --path DIR to choose the directory mounted at %s", b.cfg.Project, Workspace)
+		return "", &NoHomeError{Project: b.cfg.Project}
 	}
 	return fields[5], nil
 }
 
-// RunSpec is the docker run of the project's container: the original's
-// flags and values, plus --init.
-func (b *Bridge) RunSpec(ctx context.Context, now time.Time) (dockercli.RunSpec, error) {
-	path, err := b.hostPath(ctx)
-	if err != nil {
-		return dockercli.RunSpec{}, err
-	}
-	return b.runSpec(ctx, now, path), nil
+// Identity is what the host says of a project's container: the directory
+// it mounts at /workspace and the uid:gid it runs as.
+type Identity struct {
+	Path string
+	User string
 }
 
-func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) dockercli.RunSpec {
+// Identity looks the project up on the host: the directory is HostPath,
+// else the project user's home (getent); the user is the project user's
+// uid:gid (id), else the directory's owner. What it falls back on, it says
+// on Config.Warn.
+func (b *Bridge) Identity(ctx context.Context) (Identity, error) {
+	path, err := b.hostPath(ctx)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Path: path, User: b.userSpec(ctx, path)}, nil
+}
+
+// RunSpec is the docker run of the project's container for id, labelled as
+// made at now: the original's flags and values, plus --init. It runs
+// nothing.
+func (b *Bridge) RunSpec(id Identity, now time.Time) dockercli.RunSpec {
 	env := []string{
 		"HOME=" + Workspace,
 		"npm_config_cache=" + Workspace + "/.npm",
@@ -365,16 +403,16 @@ func (b *Bridge) runSpec(ctx context.Context, now time.Time, path string) docker
 	}
 	return dockercli.RunSpec{
 		Name:    b.Name(),
-		User:    b.userSpec(ctx, path),
+		User:    id.User,
 		Env:     append(env, b.cfg.Env...),
-		Mounts:  append([]string{path + ":" + Workspace}, b.cfg.Mounts...),
+		Mounts:  append([]string{id.Path + ":" + Workspace}, b.cfg.Mounts...),
 		Workdir: Workspace,
 		Network: b.cfg.Network,
 		Restart: b.cfg.Restart,
 		Memory:  b.cfg.Memory,
 		CPUs:    b.cfg.CPUs,
 		Init:    !b.cfg.NoInit,
-		Labels:  append(labels, settingsLabels(b.settings(path))...),
+		Labels:  append(labels, settingsLabels(b.settings(id.Path))...),
 		Extra:   b.cfg.Extra,
 		Image:   b.cfg.Image,
 		Command: []string{"tail", "-f", "/dev/null"},

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,10 +23,11 @@ func TestRunSpecIsPythonsPlusInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := b.RunSpec(t.Context(), time.Date(2024, 5, 1, 10, 0, 0, 123456000, time.Local))
+	id, err := b.Identity(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	spec := b.RunSpec(id, time.Date(2024, 5, 1, 10, 0, 0, 123456000, time.Local))
 	want := []string{
 		"run", "-d",
 		"--name", "luzia-proj",
@@ -84,10 +86,11 @@ func TestRunSpecUIDFallback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec, err := b.RunSpec(t.Context(), time.Now())
+			id, err := b.Identity(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
+			spec := b.RunSpec(id, time.Now())
 			if spec.User != tc.user {
 				t.Errorf("user %q, want %q", spec.User, tc.user)
 			}
@@ -114,9 +117,10 @@ func TestRunSpecNeedsAPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.RunSpec(t.Context(), time.Now())
-	if err == nil || !strings.Contains(err.Error(), "--path") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("err = %v, want one line that names --path", err)
+	_, err = b.Identity(t.Context())
+	var noHome *NoHomeError
+	if !errors.As(err, &noHome) || noHome.Project != "ghost" || strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %v, want one line, a *NoHomeError for ghost", err)
 	}
 }
 

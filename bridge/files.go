@@ -120,7 +120,7 @@ func ErrorKind(err error) string {
 
 var (
 	// ErrOutside reports a path outside /workspace without AllowOutside.
-	ErrOutside error = &FileError{KindOutside, "path is outside " + Workspace + " (use --allow-outside)"}
+	ErrOutside error = &FileError{KindOutside, "path is outside " + Workspace}
 	// ErrNotFound reports a missing file.
 	ErrNotFound error = &FileError{KindNotFound, "no such file or directory"}
 	// ErrNotFile reports a path that is neither a regular file nor a
@@ -141,7 +141,18 @@ var (
 var ErrReserved = errors.New("names of the form " + writeTempPrefix + "PID.START.N are the tool's temp files")
 
 // ErrNotUTF8 reports a file that JSON cannot carry as text.
-var ErrNotUTF8 = errors.New("file is not valid UTF-8 text (read it without --json for the raw bytes)")
+var ErrNotUTF8 = errors.New("file is not valid UTF-8 text")
+
+// ErrOutputCap marks a read refused for the output cap, the limit when the
+// caller gave none.
+var ErrOutputCap = errors.New("over the output cap")
+
+// capError is a too-large error whose limit was the output cap.
+type capError struct{ error }
+
+func (e capError) Unwrap() error { return e.error }
+
+func (e capError) Is(target error) bool { return target == ErrOutputCap }
 
 // ContainerPath turns a caller's path into one for the container: relative
 // paths are under /workspace, and without allowOutside the lexical result
@@ -493,15 +504,15 @@ func (b *Bridge) ReadToLimit(ctx context.Context, p string, w io.Writer, max int
 		return err
 	}
 	if buf.over {
-		return tooLarge(p, max, "")
+		return tooLarge(p, max)
 	}
 	_, err := w.Write(buf.buf)
 	return err
 }
 
-func tooLarge(p string, max int64, hint string) error {
+func tooLarge(p string, max int64) error {
 	return fmt.Errorf("read %s: %w", p, &FileError{KindTooLarge,
-		fmt.Sprintf("file is larger than the limit of %d bytes%s", max, hint)})
+		fmt.Sprintf("file is larger than the limit of %d bytes", max)})
 }
 
 // Read returns the file p as text, up to the output cap.
@@ -513,16 +524,19 @@ func (b *Bridge) Read(ctx context.Context, p string) (ReadResult, error) {
 // cap if max <= 0), or that is not UTF-8, is an error: JSON could not carry
 // it faithfully.
 func (b *Bridge) ReadLimit(ctx context.Context, p string, max int64) (ReadResult, error) {
-	hint := ""
-	if max <= 0 {
-		max, hint = int64(b.cfg.OutputCap), " (raise it with --max-bytes, or read without --json)"
+	capped := max <= 0
+	if capped {
+		max = int64(b.cfg.OutputCap)
 	}
 	buf := &headBuffer{max: int(min(max, math.MaxInt32))}
 	if err := b.ReadTo(ctx, p, buf); err != nil {
 		return ReadResult{}, err
 	}
 	if buf.over {
-		return ReadResult{}, tooLarge(p, max, hint)
+		if capped {
+			return ReadResult{}, capError{tooLarge(p, max)}
+		}
+		return ReadResult{}, tooLarge(p, max)
 	}
 	if !utf8.Valid(buf.buf) {
 		return ReadResult{}, fmt.Errorf("read %s: %w", p, ErrNotUTF8)

@@ -113,10 +113,11 @@ func FuzzValidateProject(f *testing.F) {
 		if !dockerNameRE.MatchString(name) {
 			t.Fatalf("New accepted prefix %q: container name %q is not one docker takes", prefix, name)
 		}
-		spec, err := b.RunSpec(t.Context(), time.Unix(0, 0))
+		id, err := b.Identity(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
+		spec := b.RunSpec(id, time.Unix(0, 0))
 		argv := spec.Args()
 		if i := slices.Index(argv, "--name"); i < 0 || argv[i+1] != name {
 			t.Errorf("run argv %q: --name is not followed by %q", argv, name)

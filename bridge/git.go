@@ -72,7 +72,18 @@ const SnapshotRef = "refs/dockerbridge/snapshots/"
 var ErrNoRepo = errors.New(Workspace + " is not a git repository (take a snapshot or commit to create one)")
 
 // ErrNoSnapshot reports a snapshot id that names no snapshot.
-var ErrNoSnapshot = errors.New("no such snapshot (see: dockerbridge snapshot ls)")
+var ErrNoSnapshot = errors.New("no such snapshot")
+
+// RestoreError is a restore that failed part way: Undo is the snapshot of
+// the state before it, which restoring brings back.
+type RestoreError struct {
+	Undo int
+	Err  error
+}
+
+func (e *RestoreError) Error() string { return e.Err.Error() }
+
+func (e *RestoreError) Unwrap() error { return e.Err }
 
 // SnapshotResult is one snapshot just taken.
 type SnapshotResult struct {
@@ -301,7 +312,7 @@ func (b *Bridge) Restore(ctx context.Context, id string) (RestoreResult, error) 
 	res.Removed, _ = strconv.Atoi(kv["removed"])
 	if err != nil && res.Undo.SHA != "" {
 		// Part of the tree may have been restored: say how to go back.
-		return res, fmt.Errorf("%w (the state before it is snapshot %d: dockerbridge snapshot restore %d)", err, res.Undo.ID, res.Undo.ID)
+		return res, &RestoreError{Undo: res.Undo.ID, Err: err}
 	}
 	return res, err
 }

@@ -66,10 +66,11 @@ func TestHardenRunArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec, err := b.RunSpec(t.Context(), at)
+			id, err := b.Identity(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
+			spec := b.RunSpec(id, at)
 			if diff := cmp.Diff(tt.want, withoutSettingsLabels(spec.Args())); diff != "" {
 				t.Errorf("docker run argv (-want +got):\n%s", diff)
 			}

@@ -101,7 +101,7 @@ func (b *Bridge) create(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	_, err = b.docker.Run(ctx, b.fleetSpec(b.runSpec(ctx, time.Now(), path), path))
+	_, err = b.docker.Run(ctx, b.fleetSpec(b.RunSpec(Identity{Path: path, User: b.userSpec(ctx, path)}, time.Now()), path))
 	switch {
 	case err == nil:
 		b.recordSettings(b.settings(path))
