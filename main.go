@@ -660,7 +660,7 @@ func (a *app) fleet(st *bridge.State) *bridge.Fleet {
 	if len(engines) == 0 {
 		engines = []string{a.g.Engine}
 	}
-	return &bridge.Fleet{Engines: engines, State: st, Deadline: a.g.EngineTimeout, Client: func(engine string) *dockercli.Client {
+	return &bridge.Fleet{Engines: engines, State: st, Deadline: a.g.EngineTimeout, LookOnly: !a.shapes, Client: func(engine string) *dockercli.Client {
 		c := a.docker()
 		c.Context = engine
 		return c

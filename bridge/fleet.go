@@ -32,6 +32,11 @@ type Fleet struct {
 	// Deadline bounds each engine's part of a lookup, a placement or a
 	// fan-out; zero means DefaultEngineDeadline.
 	Deadline time.Duration
+	// LookOnly places nothing: a call that only looks at, stops or removes
+	// a container must not choose an engine for one that does not exist.
+	// Such a project is then looked for on the first engine, where it is
+	// missing.
+	LookOnly bool
 }
 
 // EngineError is an engine that did not answer a fleet-wide call.
@@ -292,6 +297,9 @@ func (f *Fleet) Resolve(ctx context.Context, name, project string, need Need) (e
 		// It may live on an engine that did not answer: a second one made
 		// elsewhere would split the project.
 		return "", false, fmt.Errorf("%s is on none of the engines that answered, and cannot be placed while one does not: %w", name, errors.Join(errs...))
+	}
+	if f.LookOnly {
+		return f.Engines[0], false, nil
 	}
 	engine, err = f.Place(ctx, need)
 	if err != nil {

@@ -38,6 +38,10 @@ type fakeNode struct {
 	cpus       int
 	mem        int64
 	hang       bool // answers nothing until the call's context ends
+	// flip makes each docker info answer alternate between a big engine
+	// and a small one, so that two placements never agree by chance.
+	flip  bool
+	infos int
 	containers map[string]*fakeBox
 }
 
@@ -119,7 +123,12 @@ func (f *fakeFleet) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	}
 	switch args[0] {
 	case "info":
-		out(fmt.Sprintf("%d\t%d\n", n.cpus, n.mem))
+		cpus := n.cpus
+		if n.flip {
+			n.infos++
+			cpus = []int{2, 64}[n.infos%2]
+		}
+		out(fmt.Sprintf("%d\t%d\n", cpus, n.mem))
 	case "ps":
 		all := slices.Contains(args, "-a")
 		names := mapsKeys(n.containers)
@@ -316,6 +325,26 @@ func TestFleetKeepsEngine(t *testing.T) {
 	}
 }
 
+func TestFleetLookOnlyPlacesNothing(t *testing.T) {
+	ff := newFakeFleet(t, "a", "b")
+	st := newState(t)
+	f := ff.fleet(st)
+	f.LookOnly = true
+	engine, placed, err := f.Resolve(context.Background(), "luzia-p", "p", NeedOf("2", "2g"))
+	if err != nil || placed || engine != "a" {
+		t.Fatalf("Resolve = %q, %v, %v; want the first engine, not placed", engine, placed, err)
+	}
+	if _, ok := st.Engine("luzia-p"); ok {
+		t.Error("a lookup of a missing project recorded an engine")
+	}
+	for _, c := range ff.calls {
+		if strings.HasSuffix(c, " info") {
+			t.Errorf("a lookup asked for the engines' size: %q", ff.calls)
+			break
+		}
+	}
+}
+
 func TestFleetRecheckWhenMissing(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
 	st := newState(t)
@@ -345,6 +374,7 @@ func TestFleetRecheckWhenMissing(t *testing.T) {
 
 func TestFleetConcurrentColdStart(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
+	ff.engines["a"].flip = true
 	st := newState(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
