@@ -35,13 +35,13 @@ type fakeFleet struct {
 }
 
 type fakeNode struct {
-	cpus       int
-	mem        int64
-	hang       bool // answers nothing until the call's context ends
+	cpus int
+	mem  int64
+	hang bool // answers nothing until the call's context ends
 	// flip makes each docker info answer alternate between a big engine
 	// and a small one, so that two placements never agree by chance.
-	flip  bool
-	infos int
+	flip       bool
+	infos      int
 	containers map[string]*fakeBox
 }
 
