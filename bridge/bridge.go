@@ -55,6 +55,9 @@ type Config struct {
 	Restart  string
 	NoInit   bool
 	Extra    []string // extra docker run flags, already split
+	// Hardening narrows what the container's processes may do (see
+	// Hardened).
+	Hardening dockercli.Hardening
 	// AllowOutside lets file operations reach paths outside /workspace.
 	AllowOutside bool
 	OutputCap    int
@@ -402,19 +405,20 @@ func (b *Bridge) RunSpec(id Identity, now time.Time) dockercli.RunSpec {
 		labels = append(labels, EgressLabel+"="+b.egress.String())
 	}
 	return dockercli.RunSpec{
-		Name:    b.Name(),
-		User:    id.User,
-		Env:     append(env, b.cfg.Env...),
-		Mounts:  append([]string{id.Path + ":" + Workspace}, b.cfg.Mounts...),
-		Workdir: Workspace,
-		Network: b.cfg.Network,
-		Restart: b.cfg.Restart,
-		Memory:  b.cfg.Memory,
-		CPUs:    b.cfg.CPUs,
-		Init:    !b.cfg.NoInit,
-		Labels:  append(labels, settingsLabels(b.settings(id.Path))...),
-		Extra:   b.cfg.Extra,
-		Image:   b.cfg.Image,
-		Command: []string{"tail", "-f", "/dev/null"},
+		Name:      b.Name(),
+		User:      id.User,
+		Env:       append(env, b.cfg.Env...),
+		Mounts:    append([]string{id.Path + ":" + Workspace}, b.cfg.Mounts...),
+		Workdir:   Workspace,
+		Network:   b.cfg.Network,
+		Restart:   b.cfg.Restart,
+		Memory:    b.cfg.Memory,
+		CPUs:      b.cfg.CPUs,
+		Init:      !b.cfg.NoInit,
+		Labels:    append(labels, settingsLabels(b.settings(id.Path))...),
+		Extra:     b.cfg.Extra,
+		Hardening: b.cfg.Hardening,
+		Image:     b.cfg.Image,
+		Command:   []string{"tail", "-f", "/dev/null"},
 	}
 }

@@ -44,7 +44,9 @@ func (b *Bridge) settings(path string) Settings {
 	return Settings{
 		Image: b.cfg.Image, Path: path, Mounts: b.cfg.Mounts, Env: b.cfg.Env,
 		Memory: b.cfg.Memory, CPUs: b.cfg.CPUs, Network: b.cfg.Network, Restart: b.cfg.Restart,
-		Init: !b.cfg.NoInit, Extra: b.cfg.Extra, Egress: b.egressString(),
+		// The hardened profile's flags count among the extra ones, as
+		// they did when they were: a container made then matches.
+		Init: !b.cfg.NoInit, Extra: append(slices.Clone(b.cfg.Extra), b.cfg.Hardening.Args()...), Egress: b.egressString(),
 	}
 }
 

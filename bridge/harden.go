@@ -1,5 +1,7 @@
 package bridge
 
+import "dockerbridge/dockercli"
+
 // The hardened profile narrows what a command in the container can do to the
 // host and to the container itself. It costs nothing the bridge needs: exec,
 // the file scripts, tmux and git only write under /workspace (HOME and TMPDIR
@@ -9,8 +11,7 @@ package bridge
 // it has only a loopback interface.
 const NoNetwork = "none"
 
-// HardenFlags are the docker run flags of the hardened profile, for
-// Config.Extra:
+// Hardened is the hardened profile:
 //
 //   - --cap-drop ALL: no capability, even for a process that becomes root;
 //   - --security-opt no-new-privileges: a setuid or setcap file runs with
@@ -20,24 +21,27 @@ const NoNetwork = "none"
 //   - --read-only and --tmpfs /tmp: nothing outside /workspace can be
 //     changed, and /tmp is a fresh in-memory directory.
 //
-// A new slice is returned each time, so a caller may append to it.
-func HardenFlags() []string {
-	return []string{
-		"--cap-drop", "ALL",
-		"--security-opt", "no-new-privileges",
-		"--pids-limit", "512",
-		"--read-only",
-		"--tmpfs", "/tmp",
+// A new value is returned each time, so a caller may change it.
+func Hardened() dockercli.Hardening {
+	return dockercli.Hardening{
+		CapDrop:     []string{"ALL"},
+		SecurityOpt: []string{"no-new-privileges"},
+		PidsLimit:   512,
+		ReadOnly:    true,
+		Tmpfs:       []string{"/tmp"},
 	}
 }
 
-// Harden returns cfg with the hardened profile added to its extra docker run
-// flags and, with noNetwork, its network set to none. The profile applies to
-// a container when it is created: one that exists keeps the flags it was
-// made with until it is removed.
+// HardenFlags are the docker run flags of the hardened profile.
+func HardenFlags() []string { return Hardened().Args() }
+
+// Harden returns cfg with the hardened profile and, with noNetwork, its
+// network set to none. The profile applies to a container when it is
+// created: one that exists keeps the flags it was made with until it is
+// removed.
 func Harden(cfg Config, harden, noNetwork bool) Config {
 	if harden {
-		cfg.Extra = append(append([]string(nil), cfg.Extra...), HardenFlags()...)
+		cfg.Hardening = Hardened()
 	}
 	if noNetwork {
 		cfg.Network = NoNetwork

@@ -78,22 +78,37 @@ func TestHardenRunArgs(t *testing.T) {
 	}
 }
 
-// Harden keeps the caller's own extra flags first and never writes into the
-// caller's slice.
+// Harden sets the profile as fields, not flags: the caller's own extra
+// flags stay as they are and come first, the profile's after them, as they
+// did when the profile was extra flags too; and each profile is a value of
+// its own.
 func TestHardenKeepsExtra(t *testing.T) {
-	extra := make([]string, 1, 10)
-	extra[0] = "--shm-size=1g"
-	cfg := Harden(Config{Extra: extra}, true, false)
-	want := append([]string{"--shm-size=1g"}, HardenFlags()...)
-	if diff := cmp.Diff(want, cfg.Extra); diff != "" {
+	extra := []string{"--shm-size=1g"}
+	cfg := Harden(Config{Project: "proj", HostPath: "/home/proj", Extra: extra}, true, false)
+	if diff := cmp.Diff([]string{"--shm-size=1g"}, cfg.Extra); diff != "" {
 		t.Errorf("extra flags (-want +got):\n%s", diff)
 	}
-	if got := extra[:cap(extra)][1]; got != "" {
-		t.Errorf("Harden wrote %q into the caller's backing array", got)
+	if diff := cmp.Diff(Hardened(), cfg.Hardening); diff != "" {
+		t.Errorf("hardening (-want +got):\n%s", diff)
 	}
-	cfg.Extra[1] = "changed"
-	if HardenFlags()[0] != "--cap-drop" {
-		t.Errorf("HardenFlags shares its slice with callers")
+	b, err := New(cfg, &dockercli.Client{}, hostIDs{"1", "2"}, openTestState(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := b.RunSpec(Identity{Path: "/home/proj", User: "1:2"}, time.Now()).Args()
+	tail := append(append([]string{"--init", "--shm-size=1g"}, HardenFlags()...), DefaultImage, "tail", "-f", "/dev/null")
+	if diff := cmp.Diff(tail, argv[len(argv)-len(tail):]); diff != "" {
+		t.Errorf("end of docker run argv (-want +got):\n%s", diff)
+	}
+	// The recorded settings, and so the fingerprint of a container made
+	// when the profile was extra flags, stay the same.
+	if diff := cmp.Diff(append([]string{"--shm-size=1g"}, HardenFlags()...), b.settings("/home/proj").Extra); diff != "" {
+		t.Errorf("recorded extra flags (-want +got):\n%s", diff)
+	}
+	h := Hardened()
+	h.CapDrop[0] = "changed"
+	if Hardened().CapDrop[0] != "ALL" {
+		t.Errorf("Hardened shares its slices with callers")
 	}
 }
 

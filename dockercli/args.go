@@ -19,9 +19,41 @@ type RunSpec struct {
 	CPUs    string
 	Init    bool
 	Labels  []string // KEY=VALUE, in order
-	Extra   []string // further flags, already split (e.g. the hardened profile)
+	Extra   []string // further flags, already split
+	Hardening
 	Image   string
 	Command []string
+}
+
+// Hardening narrows what a container's processes may do. The zero value
+// narrows nothing.
+type Hardening struct {
+	CapDrop     []string // --cap-drop, each
+	SecurityOpt []string // --security-opt, each
+	PidsLimit   int      // --pids-limit, when positive
+	ReadOnly    bool     // --read-only root filesystem
+	Tmpfs       []string // --tmpfs, each
+}
+
+// Args are h's docker run flags.
+func (h Hardening) Args() []string {
+	var a []string
+	for _, c := range h.CapDrop {
+		a = append(a, "--cap-drop", c)
+	}
+	for _, o := range h.SecurityOpt {
+		a = append(a, "--security-opt", o)
+	}
+	if h.PidsLimit > 0 {
+		a = append(a, "--pids-limit", strconv.Itoa(h.PidsLimit))
+	}
+	if h.ReadOnly {
+		a = append(a, "--read-only")
+	}
+	for _, t := range h.Tmpfs {
+		a = append(a, "--tmpfs", t)
+	}
+	return a
 }
 
 // Args is the argv for "docker run -d" of s.
@@ -50,6 +82,7 @@ func (s RunSpec) Args() []string {
 		a = append(a, "--init")
 	}
 	a = append(a, s.Extra...)
+	a = append(a, s.Hardening.Args()...)
 	// "--" would end docker's flags, but docker treats the first non-flag as
 	// the image anyway and podman rejects "--" here; the image is validated
 	// by the caller instead.

@@ -121,6 +121,18 @@ func TestRunArgs(t *testing.T) {
 			},
 		},
 		{
+			name: "the hardening fields after the extra flags, each flag with its value",
+			spec: func() RunSpec {
+				return RunSpec{Extra: []string{"--shm-size=1g"}, Hardening: Hardening{
+					CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges", "label=disable"},
+					PidsLimit: 512, ReadOnly: true, Tmpfs: []string{"/tmp", "/run:size=1m"},
+				}, Image: "img"}
+			},
+			want: []string{"run", "-d", "--shm-size=1g",
+				"--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--security-opt", "label=disable",
+				"--pids-limit", "512", "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/run:size=1m", "img"},
+		},
+		{
 			name: "empty fields leave docker's defaults",
 			spec: func() RunSpec { return RunSpec{Image: "img"} },
 			want: []string{"run", "-d", "img"},
