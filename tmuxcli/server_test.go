@@ -40,6 +40,8 @@ type fakeRunner struct {
 	// nil: they fail, as where bash is missing.
 	procs  func(n int) string
 	nprocs int
+	// replied counts the calls reply answered.
+	replied int
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
@@ -68,6 +70,9 @@ func (f *fakeRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	if f.reply == nil {
 		return 0, nil
 	}
+	f.mu.Lock()
+	f.replied++
+	f.mu.Unlock()
 	out, errText, code := f.reply(n, got)
 	if c.Stdout != nil {
 		_, _ = io.WriteString(c.Stdout, out)
@@ -139,7 +144,21 @@ func (f *fakeRunner) argv() [][]string {
 	return a
 }
 
-func newFake(f *fakeRunner) *Server {
+// newFake is a server on f. As with cli/cli's run stubs, a reply or proc
+// stub that no call used fails the test: the test did not take the path it
+// claims.
+func newFake(t testing.TB, f *fakeRunner) *Server {
+	t.Helper()
+	t.Cleanup(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.reply != nil && f.replied == 0 {
+			t.Error("fakeRunner: the reply stub was never used")
+		}
+		if f.procs != nil && f.nprocs == 0 {
+			t.Error("fakeRunner: the procs stub was never used")
+		}
+	})
 	n := 0
 	return &Server{Runner: f, NewID: func() string { n++; return fmt.Sprintf("db-%d", n) }}
 }
@@ -189,7 +208,7 @@ func TestSendChoosesLiteralOrPaste(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeRunner{}
-			if err := newFake(f).Send(context.Background(), "s", tc.text, tc.o); err != nil {
+			if err := newFake(t, f).Send(context.Background(), "s", tc.text, tc.o); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, f.argv()); diff != "" {
@@ -217,7 +236,7 @@ func TestVerifyEnterRetries(t *testing.T) {
 		}
 		return state("bash", 3, 0, "$ x"), "", 0
 	}
-	if err := newFake(f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true}); err != nil {
+	if err := newFake(t, f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true}); err != nil {
 		t.Fatal(err)
 	}
 	if enters != 3 {
@@ -226,7 +245,7 @@ func TestVerifyEnterRetries(t *testing.T) {
 
 	// A screen that never changes: four presses, then an error.
 	f = &fakeRunner{reply: func(int, call) (string, string, int) { return state("bash", 3, 0, "$ x"), "", 0 }}
-	err := newFake(f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true})
+	err := newFake(t, f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true})
 	if err == nil || !strings.Contains(err.Error(), "did not change after 4 presses") {
 		t.Errorf("err = %v, want the screen did not change", err)
 	}
@@ -235,7 +254,7 @@ func TestVerifyEnterRetries(t *testing.T) {
 func TestNoSessionIsOneLine(t *testing.T) {
 	for _, stderr := range []string{"can't find session: web\n", "no server running on /tmp/tmux-0/dockerbridge\n"} {
 		f := &fakeRunner{reply: func(int, call) (string, string, int) { return "", stderr, 1 }}
-		s := newFake(f)
+		s := newFake(t, f)
 		for name, err := range map[string]error{
 			"send":    s.Send(context.Background(), "web", "x", SendOptions{}),
 			"keys":    s.Keys(context.Background(), "web", 0, "C-c"),
@@ -252,12 +271,12 @@ func TestNoSessionIsOneLine(t *testing.T) {
 		}
 	}
 	f := &fakeRunner{reply: func(int, call) (string, string, int) { return "", "no server running on /tmp/x\n", 1 }}
-	panes, err := newFake(f).List(context.Background())
+	panes, err := newFake(t, f).List(context.Background())
 	if err != nil || panes == nil || len(panes) != 0 {
 		t.Errorf("List with no server = %#v, %v; want an empty list", panes, err)
 	}
 	f = &fakeRunner{reply: func(int, call) (string, string, int) { return "", "duplicate session: web\n", 1 }}
-	_, _, err = newFake(f).New(context.Background(), NewOptions{Name: "web"}, 0)
+	_, _, err = newFake(t, f).New(context.Background(), NewOptions{Name: "web"}, 0)
 	if err == nil || err.Error() != "tmux: session web already exists" {
 		t.Errorf("New of a taken name: %v", err)
 	}
@@ -265,7 +284,7 @@ func TestNoSessionIsOneLine(t *testing.T) {
 
 func TestCallDeadline(t *testing.T) {
 	f := &fakeRunner{block: func(call) bool { return true }}
-	s := newFake(f)
+	s := newFake(t, f)
 	s.CallTimeout = 50 * time.Millisecond
 	err := s.Keys(context.Background(), "s", 0, "C-c")
 	if !errors.Is(err, ErrTimeout) {
@@ -277,7 +296,7 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 	f := &fakeRunner{reply: func(n int, c call) (string, string, int) {
 		return state("bash", 2, 6, "$ echo", "DBS-db-0", "stale", "", "DBE-db-0 9", "DBS-db-1", "hi", "", "DBE-db-1 3", "$ "), "", 0
 	}}
-	res, err := newFake(f).Run(context.Background(), "s", "echo hi; exit 3", RunOptions{Timeout: time.Second})
+	res, err := newFake(t, f).Run(context.Background(), "s", "echo hi; exit 3", RunOptions{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +319,7 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 		t.Error("run's call is not marked as blocking")
 	}
 	g := &fakeRunner{}
-	if _, err := newFake(g).List(context.Background()); err != nil {
+	if _, err := newFake(t, g).List(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(g.calls) != 1 || g.calls[0].Blocking {
@@ -315,7 +334,7 @@ func TestRunLongOutputTakesEverything(t *testing.T) {
 		}
 		return state("bash", 2, 3, "DBS-db-1", "head", "tail of it", "", "DBE-db-1 0", "$ "), "", 0
 	}}
-	res, err := newFake(f).Run(context.Background(), "s", "x", RunOptions{Timeout: time.Second})
+	res, err := newFake(t, f).Run(context.Background(), "s", "x", RunOptions{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +350,7 @@ func TestRunBusyTypesNothing(t *testing.T) {
 	f := &fakeRunner{reply: func(int, call) (string, string, int) {
 		return BusyMarker + " 0 vim\n" + state("vim", 0, 0, "~"), "", 0
 	}}
-	_, err := newFake(f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
+	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
 	if !errors.Is(err, ErrNotShell) || !strings.Contains(err.Error(), "is running vim") {
 		t.Errorf("err = %v, want ErrNotShell naming vim", err)
 	}
@@ -341,7 +360,7 @@ func TestRunShellExited(t *testing.T) {
 	f := &fakeRunner{reply: func(int, call) (string, string, int) {
 		return "0\t3\t0\t200\t50\t0\t1\t7\t%1\tbash\n" + Text([]string{"$ x", "DBS-db-1", "bye", "", "Pane is dead (status 7, Mon)"}), "", 0
 	}}
-	res, err := newFake(f).Run(context.Background(), "s", "echo bye; exit 7", RunOptions{Timeout: time.Second})
+	res, err := newFake(t, f).Run(context.Background(), "s", "echo bye; exit 7", RunOptions{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +374,7 @@ func TestRunTimeoutKeepsOutputSoFar(t *testing.T) {
 		block: func(c call) bool { return c.Args[0] == "set-hook" },
 		reply: func(int, call) (string, string, int) { return state("sleep", 0, 3, "$ x", "DBS-db-1", "begun"), "", 0 },
 	}
-	res, err := newFake(f).Run(context.Background(), "s", "echo begun; sleep 9", RunOptions{Timeout: 50 * time.Millisecond})
+	res, err := newFake(t, f).Run(context.Background(), "s", "echo begun; sleep 9", RunOptions{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +394,7 @@ func TestWaitIdleWaitsForTheLastChange(t *testing.T) {
 		return state("prog", 0, len(lines), lines...), "", 0
 	}
 	start := time.Now()
-	res, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 10 * time.Second, Interval: 20 * time.Millisecond, Idle: 100 * time.Millisecond})
+	res, err := newFake(t, f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 10 * time.Second, Interval: 20 * time.Millisecond, Idle: 100 * time.Millisecond})
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -401,12 +420,12 @@ func TestWaitIdleIgnoresMaskedText(t *testing.T) {
 		return state("prog", 0, 1, fmt.Sprintf("working %c", `|/-\`[n%4]), ""), "", 0
 	}
 	o := WaitOptions{Timeout: 400 * time.Millisecond, Interval: 10 * time.Millisecond, Idle: 60 * time.Millisecond}
-	res, err := newFake(f).WaitIdle(context.Background(), "s", o)
+	res, err := newFake(t, f).WaitIdle(context.Background(), "s", o)
 	if err != nil || res.OK {
 		t.Fatalf("a spinner is idle without --ignore: %+v, %v", res, err)
 	}
 	o.Ignore = regexp.MustCompile(`(?m)[|/\\-]$`)
-	res, err = newFake(f).WaitIdle(context.Background(), "s", o)
+	res, err = newFake(t, f).WaitIdle(context.Background(), "s", o)
 	if err != nil || !res.OK {
 		t.Fatalf("a masked spinner is not idle: %+v, %v", res, err)
 	}
@@ -420,7 +439,7 @@ func TestWaitPrompt(t *testing.T) {
 		}
 		return state("python3", 4, 2, ">>> 1+1", "2", ">>> "), "", 0
 	}
-	res, err := newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	res, err := newFake(t, f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,14 +458,14 @@ func TestWaitPrompt(t *testing.T) {
 		}
 		return state("python3", 4, 1, ">>> x", ">>> "), "", 0
 	}
-	res, err = newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond, Changed: true})
+	res, err = newFake(t, f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond, Changed: true})
 	if err != nil || !res.OK || res.Polls != 3 {
 		t.Errorf("--changed: %+v, %v; want a match on the third poll", res, err)
 	}
 
 	// A timeout is a result, not an error.
 	f = &fakeRunner{reply: func(int, call) (string, string, int) { return state("python3", 0, 0, "busy"), "", 0 }}
-	res, err = newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`>>> $`), WaitOptions{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
+	res, err = newFake(t, f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`>>> $`), WaitOptions{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
 	if err != nil || res.OK || res.Content != "busy\n" {
 		t.Errorf("timeout: %+v, %v", res, err)
 	}
@@ -464,7 +483,7 @@ func TestWaitShellNeedsASettledPrompt(t *testing.T) {
 		state("bash", 7, 3, "cost $5 $", "$ ", "done", "user$ "),
 	}
 	f := &fakeRunner{reply: func(n int, c call) (string, string, int) { return screens[min(n, len(screens)-1)], "", 0 }}
-	res, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	res, err := newFake(t, f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +513,7 @@ func TestWaitShellConfirmsTheShellReads(t *testing.T) {
 			return "proc\t1000\t41\tS\tpoll_schedule_timeout.constprop.0\t/dev/pts/1\tbash"
 		},
 	}
-	res, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	res, err := newFake(t, f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +524,7 @@ func TestWaitShellConfirmsTheShellReads(t *testing.T) {
 	// Where /proc cannot tell (no bash for the state call), the settled
 	// screen is the answer.
 	f = &fakeRunner{reply: func(int, call) (string, string, int) { return busy, "", 0 }}
-	res, err = newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
+	res, err = newFake(t, f).WaitShell(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 5 * time.Millisecond})
 	if err != nil || !res.OK || res.Polls != 2 {
 		t.Errorf("without /proc: %+v, %v; want the prompt on the second look", res, err)
 	}
@@ -515,7 +534,7 @@ func TestWaitOnDeadPaneFails(t *testing.T) {
 	f := &fakeRunner{reply: func(int, call) (string, string, int) {
 		return "0\t1\t0\t200\t50\t0\t1\t2\t%1\tbash\n" + Text([]string{"boom"}), "", 0
 	}}
-	_, err := newFake(f).WaitShell(context.Background(), "s", WaitOptions{Timeout: time.Second})
+	_, err := newFake(t, f).WaitShell(context.Background(), "s", WaitOptions{Timeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "exited with status 2") {
 		t.Errorf("err = %v", err)
 	}
@@ -532,7 +551,7 @@ func TestNewWaitsUntilDrawn(t *testing.T) {
 		}
 		return state("python3", 4, 0, ">>> "), "", 0
 	}
-	pane, drawn, err := newFake(f).New(context.Background(), NewOptions{Name: "py", Command: "python3"}, 5*time.Second)
+	pane, drawn, err := newFake(t, f).New(context.Background(), NewOptions{Name: "py", Command: "python3"}, 5*time.Second)
 	if err != nil || pane != "%4" || !drawn {
 		t.Fatalf("New = %q, %v, %v", pane, drawn, err)
 	}
@@ -554,7 +573,7 @@ func TestNewWaitsForTheDeadStatus(t *testing.T) {
 		}
 		return "0\t0\t0\t200\t50\t0\t1\t6\t%4\tsh\n", "", 0
 	}
-	_, dead, err := newFake(f).New(context.Background(), NewOptions{Name: "b", Command: "sh -c 'exit 6'"}, 5*time.Second)
+	_, dead, err := newFake(t, f).New(context.Background(), NewOptions{Name: "b", Command: "sh -c 'exit 6'"}, 5*time.Second)
 	if !dead || err == nil || !strings.Contains(err.Error(), "exited with status 6") {
 		t.Fatalf("New = %v, %v; want the status 6 tmux reports once it has reaped the program", dead, err)
 	}
@@ -636,7 +655,7 @@ func TestWaitUsesOneWatcher(t *testing.T) {
 			}
 			return state("prog", 0, 1, "done"), "", 0
 		}}
-		res, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: 50 * time.Millisecond})
+		res, err := newFake(t, f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: 50 * time.Millisecond})
 		if err != nil || !res.OK || res.Content != "done\n" {
 			t.Fatalf("noBash %v: %+v, %v", noBash, res, err)
 		}
@@ -657,7 +676,7 @@ func TestWaitSessionGone(t *testing.T) {
 		}
 		return "", "can't find session: s\n", 1
 	}}
-	_, err := newFake(f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: time.Second})
+	_, err := newFake(t, f).WaitIdle(context.Background(), "s", WaitOptions{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond, Idle: time.Second})
 	if err == nil || err.Error() != "tmux: no session s" {
 		t.Errorf("err = %v, want tmux: no session s", err)
 	}
@@ -715,7 +734,7 @@ func TestWaitLooksAtLeastOnce(t *testing.T) {
 			},
 			reply: func(int, call) (string, string, int) { return state("python3", 0, 0, screen), "", 0 },
 		}
-		res, err := newFake(f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 50 * time.Millisecond})
+		res, err := newFake(t, f).WaitPrompt(context.Background(), "s", regexp.MustCompile(`(?m)^>>> $`), WaitOptions{Timeout: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
