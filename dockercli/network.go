@@ -6,11 +6,14 @@ import (
 )
 
 // NetworkCreateArgs is the argv for "docker network create" of a bridge
-// network; an internal one has no route out of the host.
+// network; an internal one has no route out of the host, and no address of
+// the host on its bridge either: a member could otherwise reach every
+// service the host serves on all its addresses through that one, since
+// docker's isolation rules only filter what is forwarded.
 func NetworkCreateArgs(name string, internal bool, labels ...string) []string {
 	a := []string{"network", "create"}
 	if internal {
-		a = append(a, "--internal")
+		a = append(a, "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true")
 	}
 	for _, l := range labels {
 		a = append(a, "--label", l)

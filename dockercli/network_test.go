@@ -14,7 +14,7 @@ func TestEgressArgs(t *testing.T) {
 	for _, tc := range []struct {
 		got, want []string
 	}{
-		{NetworkCreateArgs("n", true, "a=1", "b=2"), []string{"network", "create", "--internal", "--label", "a=1", "--label", "b=2", "n"}},
+		{NetworkCreateArgs("n", true, "a=1", "b=2"), []string{"network", "create", "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true", "--label", "a=1", "--label", "b=2", "n"}},
 		{NetworkCreateArgs("n", false), []string{"network", "create", "n"}},
 		{NetworkConnectArgs("n", "c"), []string{"network", "connect", "n", "c"}},
 		{NetworkRmArgs("n"), []string{"network", "rm", "n"}},

@@ -41,7 +41,7 @@ func (st *engineState) detach(name string) {
 }
 
 var networkCreateFlags = flagSpec{
-	names: map[string]string{"--internal": "internal", "--label": "label", "-d": "driver", "--driver": "driver"},
+	names: map[string]string{"--internal": "internal", "--label": "label", "-d": "driver", "--driver": "driver", "-o": "opt", "--opt": "opt"},
 	bools: map[string]bool{"internal": true},
 }
 
