@@ -119,6 +119,10 @@ func (b *Bridge) ensureEgressNetwork(ctx context.Context, policy egress.Policy) 
 // restarted with the engine like the container.
 func (b *Bridge) ProxyRunSpec(image string, policy egress.Policy) dockercli.RunSpec {
 	extra := append(HardenFlags(), "--user", "65534:65534")
+	// A refused request is a log line, and the container can make them in
+	// a loop: keep the log to a bounded tail on the engine's disk. `egress
+	// log` reads the rotated files too.
+	extra = append(extra, "--log-driver", "json-file", "--log-opt", "max-size=5m", "--log-opt", "max-file=2")
 	for _, h := range b.cfg.EgressHosts {
 		extra = append(extra, "--add-host", h)
 	}

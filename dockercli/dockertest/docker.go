@@ -253,7 +253,7 @@ var runFlags = flagSpec{
 		"--init": "init", "--rm": "rm", "-i": "interactive", "-t": "tty",
 		"--read-only": "read-only", "--cap-drop": "cap-drop", "--security-opt": "security-opt",
 		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs", "--cap-add": "cap-add", "--ulimit": "ulimit",
-		"--add-host": "add-host", "--mount": "mount",
+		"--add-host": "add-host", "--mount": "mount", "--log-driver": "log-driver", "--log-opt": "log-opt",
 	},
 	bools: map[string]bool{"detach": true, "init": true, "rm": true, "interactive": true, "tty": true, "read-only": true},
 }
