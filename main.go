@@ -1729,7 +1729,7 @@ type TmuxSendCmd struct {
 	From        string        `placeholder:"FILE" help:"Read the text from FILE (- for stdin)."`
 	NoEnter     bool          `help:"Do not press Enter after the text."`
 	DelayEnter  time.Duration `default:"100ms" help:"Pause between the text and Enter."`
-	VerifyEnter bool          `help:"Check that the screen changed after Enter; press it again (up to 3 times) if not."`
+	VerifyEnter bool          `help:"Confirm that the program took the input (its input line no longer holds the text, or the cursor left it); press Enter again (up to 3 times) if not, then fail."`
 }
 
 func (c *TmuxSendCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {

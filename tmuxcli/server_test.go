@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,8 +247,39 @@ func TestVerifyEnterRetries(t *testing.T) {
 	// A screen that never changes: four presses, then an error.
 	f = &fakeRunner{reply: func(int, call) (string, string, int) { return state("bash", 3, 0, "$ x"), "", 0 }}
 	err := newFake(t, f).Send(context.Background(), "s", "x", SendOptions{VerifyEnter: true})
-	if err == nil || !strings.Contains(err.Error(), "did not change after 4 presses") {
-		t.Errorf("err = %v, want the screen did not change", err)
+	if err == nil || !strings.Contains(err.Error(), `the program did not take the input: "x" is still on its input line after 4 presses of Enter`) {
+		t.Errorf("err = %v, want the input not taken", err)
+	}
+}
+
+// A screen that changes is not a program that took the input: a spinner
+// above the input line keeps turning while the typed text stays on it.
+func TestVerifyEnterWantsTheInputTaken(t *testing.T) {
+	spin := 0
+	f := &fakeRunner{reply: func(int, call) (string, string, int) {
+		spin++
+		return state("agent", 14, 2, "thinking "+strconv.Itoa(spin), "", "> fix the bug"), "", 0
+	}}
+	err := newFake(t, f).Send(context.Background(), "s", "fix the bug", SendOptions{VerifyEnter: true})
+	if err == nil || !strings.Contains(err.Error(), `"fix the bug" is still on its input line after 4 presses`) {
+		t.Errorf("err = %v, want the input not taken", err)
+	}
+
+	// The input line is cleared (the cursor stays on it): taken, at the
+	// first press.
+	enters := 0
+	f = &fakeRunner{reply: func(_ int, c call) (string, string, int) {
+		cleared := enters > 0
+		if c.Args[len(c.Args)-1] == "Enter" {
+			enters++
+		}
+		if cleared {
+			return state("agent", 2, 2, "thinking", "", "> "), "", 0
+		}
+		return state("agent", 14, 2, "thinking", "", "> fix the bug"), "", 0
+	}}
+	if err := newFake(t, f).Send(context.Background(), "s", "fix the bug", SendOptions{VerifyEnter: true}); err != nil || enters != 1 {
+		t.Errorf("cleared input line: err %v after %d presses, want none after 1", err, enters)
 	}
 }
 

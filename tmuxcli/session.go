@@ -82,8 +82,9 @@ type SendOptions struct {
 	// DelayEnter separates the text from the Enter: TUIs often drop an Enter
 	// that arrives in the same read as a paste.
 	DelayEnter time.Duration
-	// VerifyEnter checks that the screen changed after Enter and presses it
-	// again, up to three more times, when it did not.
+	// VerifyEnter confirms that the program took the input after Enter
+	// (its input line no longer holds the text, or the cursor left that
+	// line) and presses it again, up to three more times, when it did not.
 	VerifyEnter bool
 }
 
@@ -118,15 +119,22 @@ func (s *Server) Send(ctx context.Context, name, text string, o SendOptions) err
 		_, err := s.call(ctx, 0, nil, EnterArgs(t))
 		return sessionErr(name, err)
 	}
-	return s.verifiedEnter(ctx, name, t)
+	return s.verifiedEnter(ctx, name, t, text)
 }
 
-// verifiedEnter presses Enter and checks, for a short while, that the screen
-// changed; if not, it presses it again, up to three retries. Each check is
-// one call that captures and presses in one go, so nothing happens between
-// the look and the key.
-func (s *Server) verifiedEnter(ctx context.Context, name, t string) error {
+// verifiedEnter presses Enter and confirms that the program took the
+// input: the row that held the end of the typed text no longer holds it
+// (the input line was consumed or cleared), or the cursor left that row
+// (the screen moved past it), or the program ended. A screen that merely
+// changed, a spinner or a clock, is no confirmation. Where the text is
+// never seen on the screen, any change of the screen counts. If
+// the input stays, Enter is pressed again, up to three retries, and then
+// the error says that the program did not take it. Each press is one call
+// that captures and presses in one go, so nothing happens between the
+// look and the key.
+func (s *Server) verifiedEnter(ctx context.Context, name, t, text string) error {
 	const retries, window, step = 3, 600 * time.Millisecond, 100 * time.Millisecond
+	tail := inputTail(text)
 	for attempt := 0; ; attempt++ {
 		args := append(SnapshotArgs(t, CaptureOptions{}), ";")
 		out, err := s.call(ctx, 0, nil, append(args, EnterArgs(t)...))
@@ -137,6 +145,7 @@ func (s *Server) verifiedEnter(ctx context.Context, name, t string) error {
 		if err != nil {
 			return err
 		}
+		row := inputRow(before, tail, 2)
 		deadline := time.Now().Add(window)
 		for time.Now().Before(deadline) {
 			if err := sleep(ctx, step); err != nil {
@@ -146,14 +155,67 @@ func (s *Server) verifiedEnter(ctx context.Context, name, t string) error {
 			if err != nil {
 				return sessionErr(name, err)
 			}
-			if now.hash(nil) != before.hash(nil) {
+			if row < 0 {
+				// The text may show only now, drawn late; on the
+				// cursor's row only: above it, it may be the line the
+				// program took already.
+				if r := inputRow(now, tail, 0); r >= 0 {
+					before, row = now, r
+					continue
+				}
+			}
+			if took(before, now, row, tail) {
 				return nil
 			}
 		}
 		if attempt == retries {
-			return fmt.Errorf("tmux: session %s: the screen did not change after %d presses of Enter", name, retries+1)
+			if row < 0 {
+				return fmt.Errorf("tmux: session %s: the screen did not change after %d presses of Enter", name, retries+1)
+			}
+			return fmt.Errorf("tmux: session %s: the program did not take the input: %q is still on its input line after %d presses of Enter", name, tail, retries+1)
 		}
 	}
+}
+
+// inputTail is what verifiedEnter looks for on the input line: the end of
+// the typed text's last non-blank line, short enough to sit on one row.
+func inputTail(text string) string {
+	lines := strings.Split(strings.TrimRight(text, " \t\r\n"), "\n")
+	r := []rune(strings.TrimSpace(lines[len(lines)-1]))
+	if len(r) > 16 {
+		r = r[len(r)-16:]
+	}
+	return string(r)
+}
+
+// inputRow is the absolute row (history lines first) that holds tail: the
+// cursor's row or one of the above rows above it, nearest first; -1 for
+// none.
+func inputRow(snap Snapshot, tail string, above int) int {
+	if tail == "" || snap.Dead {
+		return -1
+	}
+	for r := min(snap.CursorY, len(snap.Lines)-1); r >= 0 && r >= snap.CursorY-above; r-- {
+		if strings.Contains(snap.Lines[r], tail) {
+			return snap.HistorySize + r
+		}
+	}
+	return -1
+}
+
+// took reports whether now shows that the program took the input that
+// before showed at the absolute row (see verifiedEnter).
+func took(before, now Snapshot, row int, tail string) bool {
+	switch {
+	case now.Dead:
+		return true
+	case row < 0:
+		return now.hash(nil) != before.hash(nil)
+	case now.HistorySize+now.CursorY != before.HistorySize+before.CursorY:
+		return true
+	}
+	r := row - now.HistorySize
+	return r < 0 || r >= len(now.Lines) || !strings.Contains(now.Lines[r], tail)
 }
 
 // bulkTimeout gives a paste time in proportion to its size: 100 KB through a
