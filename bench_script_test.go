@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -217,9 +219,40 @@ func BenchmarkCLIExecNoDocker(b *testing.B) {
 	}
 }
 
+// execArgs are the flags of a typical exec.
+var execArgs = []string{"-p", "bench", "--path", "/srv/bench", "--json", "exec", "--", "make", "test"}
+
 // BenchmarkCLIParse is building the command line parser and parsing one
 // exec's flags: the part of every call before any work.
 func BenchmarkCLIParse(b *testing.B) {
+	benchParse(b, func(opts []kong.Option, exited *bool) (*kong.Context, error) {
+		_, k, err := parse(execArgs, opts, exited)
+		return k, err
+	})
+}
+
+// BenchmarkCLIParseWhole is the same against the whole command tree, as
+// help and a rejected command line take it.
+func BenchmarkCLIParseWhole(b *testing.B) {
+	benchParse(b, func(opts []kong.Option, _ *bool) (*kong.Context, error) {
+		_, k, err := parseWhole(execArgs, opts)
+		return k, err
+	})
+}
+
+func benchParse(b *testing.B, parse func([]kong.Option, *bool) (*kong.Context, error)) {
+	b.ReportAllocs()
+	for b.Loop() {
+		exited := false
+		k, err := parse(kongOptions(io.Discard, io.Discard, func(int) { exited = true }), &exited)
+		if err != nil || exited || k.Command() != "exec <command>" {
+			b.Fatalf("parse: %v, exited %v", err, exited)
+		}
+	}
+}
+
+// BenchmarkCLIVersion is a whole call of --version in process.
+func BenchmarkCLIVersion(b *testing.B) {
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		b.Fatal(err)
