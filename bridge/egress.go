@@ -289,7 +289,7 @@ func (b *Bridge) buildProxy(ctx context.Context, arch string) (string, func(), e
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("go build: %v: %s", err, dockercli.FirstLine(string(msg)))
+		return "", nil, fmt.Errorf("go build: %v: %s", err, dockercli.ErrorLine(string(msg)))
 	}
 	return out, cleanup, nil
 }

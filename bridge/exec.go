@@ -281,9 +281,3 @@ func rewind(r io.Reader) bool {
 	}
 	return false
 }
-
-// errorLine is the first line of a command's stderr, for error messages.
-func errorLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
-}

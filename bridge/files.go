@@ -222,9 +222,9 @@ func scriptError(op, p string, code int, stderr string) error {
 	case exitMode:
 		err = errors.New("cannot give the new content the file's mode (chmod failed); the target is unchanged")
 	case exitSetup:
-		err = errors.New(orUnknown(errorLine(stderr)))
+		err = errors.New(orUnknown(dockercli.FirstLine(stderr)))
 	default:
-		err = fmt.Errorf("%s (exit status %d)", orUnknown(errorLine(stderr)), code)
+		err = fmt.Errorf("%s (exit status %d)", orUnknown(dockercli.FirstLine(stderr)), code)
 	}
 	return fmt.Errorf("%s %s: %w", op, p, err)
 }

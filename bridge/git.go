@@ -180,7 +180,7 @@ func gitMessage(s string) string {
 			}
 		}
 	}
-	return errorLine(s)
+	return dockercli.FirstLine(s)
 }
 
 // fields reads the key=value lines a git script prints until a blank line;

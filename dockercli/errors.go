@@ -92,7 +92,7 @@ func (e *CmdError) Error() string {
 	if len(e.Args) > 1 {
 		verb = e.Args[0] + " " + e.Args[1]
 	}
-	if line := FirstLine(e.Stderr); line != "" {
+	if line := ErrorLine(e.Stderr); line != "" {
 		return fmt.Sprintf("%s: %s", verb, line)
 	}
 	return fmt.Sprintf("%s: exit status %d", verb, e.Code)
@@ -100,10 +100,21 @@ func (e *CmdError) Error() string {
 
 func (e *CmdError) Unwrap() error { return e.Kind }
 
-// FirstLine returns the most telling line of docker's stderr: the first one
-// that names an error, else the first non-empty one, without the "docker:"
-// and "Error response from daemon:" prefixes that only add noise.
-func FirstLine(stderr string) string {
+// FirstLine is the first non-blank line of a program's output, trimmed: the
+// line an error message quotes.
+func FirstLine(s string) string {
+	for l := range strings.SplitSeq(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// ErrorLine returns the most telling line of docker's stderr: the first
+// one that names an error, else the first non-empty one, without the
+// "docker:" and "Error response from daemon:" prefixes that only add noise.
+func ErrorLine(stderr string) string {
 	var first string
 	for _, l := range strings.Split(stderr, "\n") {
 		l = strings.TrimSpace(l)

@@ -76,7 +76,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestFirstLine(t *testing.T) {
+func TestErrorLine(t *testing.T) {
 	tests := []struct {
 		stderr string
 		want   string
@@ -93,8 +93,8 @@ func TestFirstLine(t *testing.T) {
 		{"WARNING: something\nerror: bad thing\n", "bad thing"},
 	}
 	for _, tt := range tests {
-		if got := FirstLine(tt.stderr); got != tt.want {
-			t.Errorf("FirstLine(%q) = %q, want %q", tt.stderr, got, tt.want)
+		if got := ErrorLine(tt.stderr); got != tt.want {
+			t.Errorf("ErrorLine(%q) = %q, want %q", tt.stderr, got, tt.want)
 		}
 	}
 }
@@ -220,3 +220,15 @@ func TestClientOutputRunnerError(t *testing.T) {
 type runnerErr struct{ err error }
 
 func (r runnerErr) Run(context.Context, Cmd) (int, error) { return -1, r.err }
+
+func TestFirstLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "\n \t\n": "", "one": "one", "  one  \ntwo": "one",
+		"\n\n  fatal: not a git repository\nmore\n": "fatal: not a git repository",
+		"Error: x.\n": "Error: x.",
+	} {
+		if got := FirstLine(in); got != want {
+			t.Errorf("FirstLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
