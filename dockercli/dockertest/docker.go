@@ -1049,7 +1049,9 @@ func (d *dockerCall) exec(args []string) int {
 		setPid(os.Getpid(), cmd.Process.Pid)
 		d.e.started(cmd.Process)
 		done := make(chan error, 1)
+		d.e.execs.Add(1)
 		go func() {
+			defer d.e.execs.Done()
 			err := cmd.Wait()
 			setPid(cmd.Process.Pid, 0)
 			done <- err

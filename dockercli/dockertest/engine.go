@@ -49,6 +49,8 @@ type Engine struct {
 	mu    sync.Mutex
 	calls [][]string
 	procs []*os.Process
+	// execs are the execs whose command still runs, a client gone or not.
+	execs sync.WaitGroup
 }
 
 // New is an in-process engine in a temporary directory. When the test
@@ -64,6 +66,8 @@ func New(t testing.TB) *Engine {
 			_ = p.Kill()
 		}
 		e.mu.Unlock()
+		// Their last state update must land before the directory goes.
+		e.execs.Wait()
 		unused, err := e.Unused()
 		if err != nil {
 			t.Error(err)
