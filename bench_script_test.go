@@ -225,8 +225,8 @@ var execArgs = []string{"-p", "bench", "--path", "/srv/bench", "--json", "exec",
 // BenchmarkCLIParse is building the command line parser and parsing one
 // exec's flags: the part of every call before any work.
 func BenchmarkCLIParse(b *testing.B) {
-	benchParse(b, func(opts []kong.Option, exited *bool) (*kong.Context, error) {
-		_, k, err := parse(execArgs, opts, exited)
+	benchParse(b, func(exit func(int)) (*kong.Context, error) {
+		_, k, err := parse(execArgs, io.Discard, io.Discard, exit)
 		return k, err
 	})
 }
@@ -234,17 +234,17 @@ func BenchmarkCLIParse(b *testing.B) {
 // BenchmarkCLIParseWhole is the same against the whole command tree, as
 // help and a rejected command line take it.
 func BenchmarkCLIParseWhole(b *testing.B) {
-	benchParse(b, func(opts []kong.Option, _ *bool) (*kong.Context, error) {
-		_, k, err := parseWhole(execArgs, opts)
+	benchParse(b, func(exit func(int)) (*kong.Context, error) {
+		_, k, err := parseWhole(execArgs, kongOptions(io.Discard, io.Discard, exit))
 		return k, err
 	})
 }
 
-func benchParse(b *testing.B, parse func([]kong.Option, *bool) (*kong.Context, error)) {
+func benchParse(b *testing.B, parse func(exit func(int)) (*kong.Context, error)) {
 	b.ReportAllocs()
 	for b.Loop() {
 		exited := false
-		k, err := parse(kongOptions(io.Discard, io.Discard, func(int) { exited = true }), &exited)
+		k, err := parse(func(int) { exited = true })
 		if err != nil || exited || k.Command() != "exec <command>" {
 			b.Fatalf("parse: %v, exited %v", err, exited)
 		}

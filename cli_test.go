@@ -67,7 +67,7 @@ func TestTimeoutDefaults(t *testing.T) {
 		var out bytes.Buffer
 		a := &app{stdout: &out, stderr: &out}
 		exited := false
-		g, kctx, err := parse(tt.args, kongOptions(&out, &out, func(int) { exited = true }), &exited)
+		g, kctx, err := parse(tt.args, &out, &out, func(int) { exited = true })
 		if err != nil || exited {
 			t.Fatalf("%q: %v %s", tt.args, err, out.String())
 		}

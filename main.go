@@ -276,14 +276,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	stdout = &pipeWatch{w: stdout, cancel: cancel}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, runner: dockercli.OSRunner{}}
 	exited := false
-	opts := append(kongOptions(stdout, stderr, func(c int) { exited, code = true, c }),
+	g, kctx, err := parse(args, stdout, stderr, func(c int) { exited, code = true, c },
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Bind(a),
 		kong.BindToProvider(a.bridge),
 		kong.BindToProvider(a.docker),
 		kong.BindToProvider(a.state),
 	)
-	g, kctx, err := parse(args, opts, &exited)
 	if exited {
 		return code
 	}
@@ -332,27 +331,46 @@ func kongOptions(stdout, stderr io.Writer, exit func(int)) []kong.Option {
 }
 
 // parse parses args into a new command tree and returns its global flags.
-// exited tells whether kong has called its Exit option (help, version).
+// stdout, stderr and exit are kong's, bind the bindings its Run gets.
 //
 // kong builds its model of the command line by reflection over every
 // command and flag, and resets every flag of it before parsing: for the
 // whole tree that is most of a call's own cost, which every call pays. A
 // call names one command, so args are first parsed against a tree of that
-// command and the global flags alone. Its parse stands only when it selects
-// a command or printed the version: where the small tree fails, or help may
-// be asked for, the whole tree parses args again, so that errors and help
-// read the same as ever.
-func parse(args []string, opts []kong.Option, exited *bool) (*Globals, *kong.Context, error) {
+// command and the global flags alone, which prints nothing itself. Its parse
+// stands only when it selects a command, or prints the version; help, and
+// whatever the small tree rejects, are parsed again against the whole tree,
+// so that they read the same as ever.
+func parse(args []string, stdout, stderr io.Writer, exit func(int), bind ...kong.Option) (*Globals, *kong.Context, error) {
 	if typ := oneCommand(args); typ != nil {
+		var out, errOut bytes.Buffer
+		code := -1
 		v := reflect.New(typ)
-		if p, err := kong.New(v.Interface(), opts...); err == nil {
+		if p, err := kong.New(v.Interface(), append(kongOptions(&out, &errOut, func(c int) { code = c }), bind...)...); err == nil {
 			kctx, err := p.Parse(args)
-			if *exited || (err == nil && kctx.Selected() != nil) {
-				return v.Elem().Field(0).Addr().Interface().(*Globals), kctx, err
+			g := v.Elem().Field(0).Addr().Interface().(*Globals)
+			switch {
+			case code < 0 && err == nil && kctx.Selected() != nil:
+				return g, kctx, nil
+			case code == 0 && kctx != nil && onPath(kctx, "version") && !onPath(kctx, "help"):
+				_, _ = stdout.Write(out.Bytes())
+				_, _ = stderr.Write(errOut.Bytes())
+				exit(0)
+				return g, kctx, err
 			}
 		}
 	}
-	return parseWhole(args, opts)
+	return parseWhole(args, append(kongOptions(stdout, stderr, exit), bind...))
+}
+
+// onPath reports whether the flag was given.
+func onPath(k *kong.Context, flag string) bool {
+	for _, p := range k.Path {
+		if p.Flag != nil && p.Flag.Name == flag {
+			return true
+		}
+	}
+	return false
 }
 
 // parseWhole parses args against the whole command tree.
@@ -367,8 +385,8 @@ func parseWhole(args []string, opts []kong.Option) (*Globals, *kong.Context, err
 }
 
 // oneCommand is the type of a tree of the global flags (field 0) and the
-// one command args name (none when they name none), or nil when args may
-// ask for help.
+// one command args name (none when they name none), or nil when the word
+// in a command's place names none.
 func oneCommand(args []string) reflect.Type {
 	cli := reflect.TypeFor[CLI]()
 	globals, ok := cli.FieldByName("Globals")
@@ -377,13 +395,8 @@ func oneCommand(args []string) reflect.Type {
 	}
 	fields := []reflect.StructField{{Name: globals.Name, Type: globals.Type, Tag: `embed:""`}}
 	word := ""
-	for i := 0; i < len(args) && args[i] != "--"; i++ {
-		a := args[i]
-		if a == "--help" || strings.HasPrefix(a, "--help=") || (!strings.HasPrefix(a, "--") && strings.HasPrefix(a, "-") && strings.Contains(a, "h")) {
-			return nil
-		}
-		switch {
-		case word != "":
+	for i := 0; i < len(args) && args[i] != "--" && word == ""; i++ {
+		switch a := args[i]; {
 		case !strings.HasPrefix(a, "-"):
 			word = a
 		case takesValue(a):

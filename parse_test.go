@@ -28,16 +28,16 @@ func parseWith(t *testing.T, args []string, whole bool) (parsed, *kong.Context) 
 	var out, errOut bytes.Buffer
 	exited := false
 	p.Exit = -1
-	opts := kongOptions(&out, &errOut, func(c int) { exited, p.Exit = true, c })
+	exit := func(c int) { exited, p.Exit = true, c }
 	var (
 		g    *Globals
 		kctx *kong.Context
 		err  error
 	)
 	if whole {
-		g, kctx, err = parseWhole(args, opts)
+		g, kctx, err = parseWhole(args, kongOptions(&out, &errOut, exit))
 	} else {
-		g, kctx, err = parse(args, opts, &exited)
+		g, kctx, err = parse(args, &out, &errOut, exit)
 	}
 	p.Out, p.Err = out.String(), errOut.String()
 	if err != nil && !exited { // after an exit the caller looks no further
@@ -86,11 +86,19 @@ func TestParseOneCommand(t *testing.T) {
 		{[]string{"ps"}, true},
 		{[]string{"--version"}, true},
 		{[]string{"exec", "--version"}, true},
+		// A command's own words may look like help.
+		{[]string{"exec", "du", "-sh", "."}, true},
+		{[]string{"exec", "ls", "-h", "--help"}, true},
+		{[]string{"job", "start", "j1", "free", "-h"}, true},
+		{[]string{"-p", "home", "exec", "--", "-h"}, true},
 		// Help, and whatever the small tree rejects, go through the whole.
 		{[]string{"--help"}, false},
 		{[]string{"exec", "--help"}, false},
+		{[]string{"-h", "exec", "true"}, false},
 		{[]string{"-vh"}, false},
 		{[]string{"tmux", "-h"}, false},
+		{[]string{"tmux", "send", "--help"}, false},
+		{[]string{"--version", "--help"}, false},
 		{[]string{}, false},
 		{[]string{"nosuch"}, false},
 		{[]string{"exec", "--nosuch"}, false},
