@@ -153,9 +153,12 @@ func TestTmuxRunKilledOnTimeout(t *testing.T) {
 }
 
 // requireTmux is requireEngine's rule for a local tmux: skipped only outside
-// CI.
+// CI, and under -short, the hermetic run, which touches no host tmux.
 func requireTmux(t testing.TB) {
 	t.Helper()
+	if testing.Short() && os.Getenv("CI") == "" && os.Getenv("DOCKERBRIDGE_REAL_ENGINE") == "" {
+		t.Skip("host tmux: -short skips it (never under CI=true or DOCKERBRIDGE_REAL_ENGINE)")
+	}
 	_, err := exec.LookPath("tmux")
 	if err == nil {
 		return
