@@ -260,9 +260,14 @@ func closeWrite(c net.Conn) {
 	_ = c.Close()
 }
 
+// idleTimeout closes a kept-alive client connection that sends no request.
+var idleTimeout = 2 * time.Minute
+
 // Serve runs the proxy on ln until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, p *Proxy) error {
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	// Without IdleTimeout a kept-alive client that goes quiet would hold
+	// its connection for ever.
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
