@@ -315,6 +315,12 @@ func readTar(r io.Reader, root *os.Root, top, rename string) (int, int64, error)
 			if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 				return n, size, err
 			}
+			// Checked before the owner and mode below are set on it.
+			if fi, err := root.Stat(name); err != nil {
+				return n, size, err
+			} else if !fi.IsDir() {
+				return n, size, fmt.Errorf("cannot overwrite %s, not a directory, with a directory", name)
+			}
 		case tar.TypeReg:
 			if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
 				if err := root.Remove(name); err != nil {
