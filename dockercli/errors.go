@@ -22,7 +22,13 @@ var (
 	// ErrBindSource is a --mount bind whose source is missing on the
 	// engine's host: unlike -v, --mount refuses it instead of making it.
 	ErrBindSource = errors.New("bind source path does not exist")
+	// ErrNoContext is a --context that names no docker context.
+	ErrNoContext = errors.New("no such docker context")
 )
+
+var noContextRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`context "([^"]*)": context not found`)
+})
 
 var notRunningRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`container \S+ is not running`)
@@ -63,6 +69,8 @@ func Classify(stderr string) error {
 		strings.Contains(s, "manifest unknown"),
 		strings.Contains(s, "image not known"): // podman
 		return ErrNoSuchImage
+	case strings.Contains(s, "context not found"):
+		return ErrNoContext
 	case strings.Contains(s, "bind source path does not exist"):
 		return ErrBindSource
 	case strings.Contains(s, "oci runtime"),
@@ -87,6 +95,10 @@ type CmdError struct {
 func (e *CmdError) Error() string {
 	if e.Msg != "" {
 		return e.Msg
+	}
+	// docker's own line goes on to the hashed path of a file it did not find.
+	if m := noContextRE().FindStringSubmatch(e.Stderr); m != nil && e.Kind == ErrNoContext {
+		return fmt.Sprintf("no docker context %q (see docker context ls)", m[1])
 	}
 	verb := "docker"
 	if len(e.Args) > 1 {

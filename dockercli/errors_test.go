@@ -232,3 +232,17 @@ func TestFirstLine(t *testing.T) {
 		}
 	}
 }
+
+// A --context that names no context: docker's line ends in the hashed path
+// of a meta.json; the error names the context and nothing else.
+func TestClientErrorNoContext(t *testing.T) {
+	c := &Client{Context: "nosuch"}
+	stderr := `Failed to initialize: unable to resolve docker endpoint: context "nosuch": context not found: open /root/.docker/contexts/meta/d998a1478620faa90192f878a2631069886a16c2cef3e51622afa746079d49a1/meta.json: no such file or directory` + "\n"
+	err := c.Error([]string{"ps"}, 1, stderr)
+	if !errors.Is(err, ErrNoContext) {
+		t.Errorf("%v is not ErrNoContext", err)
+	}
+	if got, want := err.Error(), `no docker context "nosuch" (see docker context ls)`; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+}
