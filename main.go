@@ -309,7 +309,7 @@ func (a *app) setup(kctx *kong.Context) {
 		a.timeout = a.g.Timeout.or(t.defaultTimeout())
 	}
 	if a.g.Verbose {
-		a.runner = verboseRunner{next: a.runner, w: a.stderr}
+		a.runner = dockercli.Trace{Next: a.runner, W: a.stderr}
 	}
 }
 
@@ -761,48 +761,52 @@ func (a *app) settle(ctx context.Context, b *bridge.Bridge) error {
 	return nil
 }
 
-// session is a tmux session name, checked as it is parsed.
-type session string
+// checked is a value that its rule accepts, refused as it is parsed.
+type checked[R interface{ check(string) error }] string
 
-func (s *session) Decode(ctx *kong.DecodeContext) error {
+func (c *checked[R]) Decode(ctx *kong.DecodeContext) error {
 	var v string
-	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
+	if err := ctx.Scan.PopValueInto("value", &v); err != nil {
 		return err
 	}
-	if err := tmuxcli.ValidateName(v); err != nil {
+	var rule R
+	if err := rule.check(v); err != nil {
 		return err
 	}
-	*s = session(v)
+	*c = checked[R](v)
 	return nil
 }
 
-// target is a tmux session name or a %pane id, checked as it is parsed.
-type target string
+// The rules of checked values, and their types.
+type (
+	sessionRule  struct{} // a tmux session name
+	targetRule   struct{} // a session name or a %pane id
+	socketRule   struct{} // a tmux server's -L name
+	jobRule      struct{} // a job name: the session rule
+	nonBlankRule struct{} // more than blanks
 
-func (t *target) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
-		return err
+	session  = checked[sessionRule]
+	target   = checked[targetRule]
+	socket   = checked[socketRule]
+	job      = checked[jobRule]
+	nonBlank = checked[nonBlankRule]
+)
+
+func (sessionRule) check(v string) error { return tmuxcli.ValidateName(v) }
+func (targetRule) check(v string) error  { return tmuxcli.ValidateTarget(v) }
+func (socketRule) check(v string) error  { return tmuxcli.ValidateSocket(v) }
+
+func (jobRule) check(v string) error {
+	if tmuxcli.ValidateName(v) != nil {
+		return fmt.Errorf("invalid job name %q: use letters, digits, '_' and '-'", v)
 	}
-	if err := tmuxcli.ValidateTarget(v); err != nil {
-		return err
-	}
-	*t = target(v)
 	return nil
 }
 
-// socket is a tmux server's -L name, checked as it is parsed.
-type socket string
-
-func (s *socket) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
-		return err
+func (nonBlankRule) check(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
 	}
-	if err := tmuxcli.ValidateSocket(v); err != nil {
-		return err
-	}
-	*s = socket(v)
 	return nil
 }
 
@@ -835,21 +839,6 @@ func (w *waitSpec) Decode(ctx *kong.DecodeContext) error {
 		return err
 	}
 	w.TaskWait = tw
-	return nil
-}
-
-// nonBlank is a value that must hold more than blanks.
-type nonBlank string
-
-func (n *nonBlank) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("value", &v); err != nil {
-		return err
-	}
-	if strings.TrimSpace(v) == "" {
-		return errors.New("must not be empty")
-	}
-	*n = nonBlank(v)
 	return nil
 }
 
@@ -1393,28 +1382,6 @@ func reapSummary(res bridge.ReapResult) string {
 		stopped = fmt.Sprintf("%d would stop", len(res.WouldStop))
 	}
 	return fmt.Sprintf("%d checked, %s, %d active, %d busy", res.Checked, stopped, len(res.Active), len(res.Busy))
-}
-
-// verboseRunner prints each command before it runs it.
-type verboseRunner struct {
-	next dockercli.Runner
-	w    io.Writer
-}
-
-func (v verboseRunner) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
-	fmt.Fprintf(v.w, "+ %s\n", quoteArgs(c.Args))
-	return v.next.Run(ctx, c)
-}
-
-func quoteArgs(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		q[i] = a
-	}
-	return strings.Join(q, " ")
 }
 
 // SnapshotCmd records and restores the workspace with git. With no
@@ -2081,21 +2048,6 @@ type JobCmd struct {
 	Logs  JobLogsCmd  `cmd:"" help:"Print a job's output so far, or follow it until the job ends (-f)."`
 	Wait  JobWaitCmd  `cmd:"" help:"Wait until a job ends (at most --timeout) and exit with its status."`
 	Kill  JobKillCmd  `cmd:"" help:"Kill every process a job started."`
-}
-
-// job is a job name, checked as it is parsed: the tmux session rule.
-type job string
-
-func (j *job) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("name", &v); err != nil {
-		return err
-	}
-	if tmuxcli.ValidateName(v) != nil {
-		return fmt.Errorf("invalid job name %q: use letters, digits, '_' and '-'", v)
-	}
-	*j = job(v)
-	return nil
 }
 
 // JobStartCmd starts a job.
