@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,6 +40,29 @@ type Cmd struct {
 // that is still whole when a failed docker call is retried.
 type Runner interface {
 	Run(ctx context.Context, c Cmd) (int, error)
+}
+
+// Trace is a Runner that writes each command to W, quoted as a shell takes
+// it, before Next runs it.
+type Trace struct {
+	Next Runner
+	W    io.Writer
+}
+
+func (t Trace) Run(ctx context.Context, c Cmd) (int, error) {
+	fmt.Fprintf(t.W, "+ %s\n", quoteArgs(c.Args))
+	return t.Next.Run(ctx, c)
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
 }
 
 // ErrNotFound reports that the program itself is missing.
