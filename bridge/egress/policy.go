@@ -64,7 +64,12 @@ func (p Policy) Empty() bool { return len(p.Rules) == 0 }
 // bracketed IPv6 one; without a PORT, 80 and 443 are allowed.
 func ParsePolicy(values []string) (Policy, error) {
 	var p Policy
+	given := false
 	for _, v := range values {
+		if strings.TrimSpace(v) == "" {
+			continue // an empty DOCKERBRIDGE_EGRESS: no policy
+		}
+		given = true
 		list, ok := strings.CutPrefix(strings.TrimSpace(v), "allow=")
 		if !ok {
 			return Policy{}, fmt.Errorf("invalid --egress %q: want allow=HOST[:PORT],...", v)
@@ -83,7 +88,7 @@ func ParsePolicy(values []string) (Policy, error) {
 			}
 		}
 	}
-	if len(values) > 0 && p.Empty() {
+	if given && p.Empty() {
 		return Policy{}, fmt.Errorf("invalid --egress %q: no host given", strings.Join(values, " "))
 	}
 	return p, nil

@@ -15,6 +15,8 @@ func TestParsePolicy(t *testing.T) {
 		{[]string{"allow=github.com"}, "allow=github.com"},
 		{[]string{"allow=GitHub.com.,*.npmjs.org:443"}, "allow=github.com,*.npmjs.org:443"},
 		{[]string{"allow=a.test", "allow=b.test:8080,a.test"}, "allow=a.test,b.test:8080"},
+		{[]string{""}, "allow="},
+		{[]string{" ", "allow=a.test"}, "allow=a.test"},
 		{[]string{"allow=169.254.169.254:80"}, "allow=169.254.169.254:80"},
 		{[]string{"allow=[fe80::1]:80,[2001:db8::1]"}, "allow=[fe80::1]:80,[2001:db8::1]"},
 		{[]string{"github.com"}, "error: invalid --egress \"github.com\": want allow="},
