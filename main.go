@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +29,7 @@ import (
 	"unicode"
 
 	"dockerbridge/bridge"
+	"dockerbridge/bridge/egress"
 	"dockerbridge/dockercli"
 	"dockerbridge/tmuxcli"
 
@@ -97,6 +100,12 @@ type Globals struct {
 	Harden    bool     `group:"new" env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp."`
 	NoNetwork bool     `group:"new" help:"Run a new container with no network (--network none)."`
 	Recreate  bool     `group:"new" help:"Remove the container first when it was made with other settings than this call's, so that they apply."`
+
+	Egress        []string `group:"new" sep:"none" env:"DOCKERBRIDGE_EGRESS" placeholder:"allow=HOST[:PORT],..." help:"Let a new container reach only these hosts (*.DOMAIN for subdomains; ports 80 and 443 unless given), through a proxy of its own; repeatable."`
+	EgressImage   string   `group:"new" env:"DOCKERBRIDGE_EGRESS_IMAGE" placeholder:"IMG" help:"Image of the egress proxy, with dockerbridge as its entrypoint (default: one made with docker import from a static Linux build of dockerbridge)."`
+	EgressBinary  string   `group:"new" env:"DOCKERBRIDGE_EGRESS_BINARY" placeholder:"FILE" help:"Static Linux build of dockerbridge for the egress proxy's image, for the engine's architecture (default: this program when it is one)."`
+	EgressNetwork string   `group:"new" placeholder:"NET" help:"Network through which the egress proxy reaches the outside (default: bridge)."`
+	EgressHost    []string `group:"new" sep:"none" placeholder:"NAME:IP" help:"Map a name for the egress proxy, as docker run --add-host; repeatable."`
 
 	Project         string        `group:"global" short:"p" env:"DOCKERBRIDGE_PROJECT" placeholder:"NAME" help:"Project name; its container is <prefix><project>."`
 	Timeout         timeoutFlag   `group:"global" placeholder:"DUR" help:"How long a command may run before it is killed in the container (default: ${timeout}; the tmux waits and task have their own)."`
@@ -198,6 +207,9 @@ type CLI struct {
 	Commit   CommitCmd   `cmd:"" help:"Stage everything (add -A) and commit it as the project user."`
 	Task     TaskCmd     `cmd:"" help:"Run an agent task: snapshot, start the agent in tmux, send the prompt, wait, commit."`
 	Job      JobCmd      `cmd:"" help:"Run commands in the background in the container: start, ls, logs, wait, kill."`
+
+	EgressCmd EgressCmd `cmd:"" name:"egress" help:"Show what the egress proxy of a container made with --egress refused."`
+	Proxy     ProxyCmd  `cmd:"" hidden:"" help:"Run the egress proxy (what the proxy container runs)."`
 }
 
 // app carries what commands share: streams, flags, and the lazily built
@@ -644,6 +656,12 @@ func (a *app) bridge(ctx context.Context) (*bridge.Bridge, error) {
 		NoInit:       g.NoInit,
 		AllowOutside: g.AllowOutside,
 		Warn:         a.stderr,
+
+		Egress:        g.Egress,
+		EgressImage:   g.EgressImage,
+		EgressBinary:  absPath(g.EgressBinary),
+		EgressOutside: g.EgressNetwork,
+		EgressHosts:   g.EgressHost,
 	}, g.Harden, g.NoNetwork), a.docker(), a.runner, st)
 	if err != nil {
 		// Only a flag's value can make the configuration invalid.
@@ -1115,6 +1133,9 @@ func (c *StatusCmd) Run(ctx context.Context, a *app, state *bridge.State) error 
 			fmt.Fprintf(w, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
 		default:
 			fmt.Fprintf(w, "%s does not exist\n", st.Name)
+		}
+		if st.Egress != "" {
+			fmt.Fprintf(w, "egress:        %s\n", egressLine(st))
 		}
 		return nil
 	})
@@ -2160,4 +2181,74 @@ func (c *JobKillCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		}
 		return nil
 	})
+}
+
+// egressLine says what an egress-controlled container can reach.
+func egressLine(st bridge.Status) string {
+	if st.EgressProxy == "running" {
+		return st.Egress + " (proxy running)"
+	}
+	return fmt.Sprintf("%s, but its proxy is %s: no connection out (start it with `docker start %s%s`, or stop and start the container)",
+		st.Egress, st.EgressProxy, st.Name, bridge.ProxySuffix)
+}
+
+// absPath makes a host path absolute, so that it means the same file
+// whatever the directory the proxy image is made from.
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// EgressCmd groups the egress commands.
+type EgressCmd struct {
+	Log EgressLogCmd `cmd:"" help:"Print the requests the egress proxy refused: time, method, host:port and why."`
+}
+
+// EgressLogCmd prints the proxy's denials.
+type EgressLogCmd struct{}
+
+func (EgressLogCmd) control() {}
+
+func (c *EgressLogCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
+	recs, err := b.EgressLog(ctx)
+	if err != nil {
+		return err
+	}
+	return a.show(recs, func(w io.Writer) error {
+		for _, r := range recs {
+			why := r.Reason
+			if r.Addr != "" {
+				why += ": " + r.Addr
+			}
+			fmt.Fprintf(w, "%s  %s %s  %s\n", r.Time.Format(time.RFC3339), r.Method, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), why)
+		}
+		return nil
+	})
+}
+
+// ProxyCmd is the egress proxy itself: the proxy container runs it. It
+// logs each refused request on stdout, as one JSON line, for egress log.
+type ProxyCmd struct {
+	Listen string `default:":3128" placeholder:"ADDR" help:"Address to listen on."`
+	Policy string `required:"" placeholder:"allow=HOST[:PORT],..." help:"What to let through."`
+}
+
+func (ProxyCmd) control() {}
+
+func (c *ProxyCmd) Run(ctx context.Context, a *app) error {
+	policy, err := egress.ParsePolicy([]string{c.Policy})
+	if err != nil {
+		return usageError{err}
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "dockerbridge proxy: listening on %s, %s\n", ln.Addr(), policy)
+	return egress.Serve(ctx, ln, &egress.Proxy{Policy: policy, Log: a.stdout})
 }
