@@ -105,6 +105,7 @@ func requireEngine(t *testing.T) {
 // and the local sandbox image.
 func TestRealEngine(t *testing.T) {
 	requireEngine(t)
+	t.Cleanup(removeEgressBuild)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/real",
 		RequireExplicitExec: true,

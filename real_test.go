@@ -77,6 +77,9 @@ func setupReal(env *testscript.Env) error {
 		if err := removeContainers(project); err != nil {
 			t.Log(err)
 		}
+		if err := removeNetworks(project); err != nil {
+			t.Log(err)
+		}
 	})
 	return nil
 }
