@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dockerbridge/bridge/egress"
@@ -24,6 +27,61 @@ func init() {
 	// $PROJECT-out with a container $PROJECT-srv on it that serves HTTP on
 	// 8080 and HTTPS (self-signed) on 8443; sets SRV_NET and SRV_IP.
 	realCmds["egressworld"] = realEgressWorld
+	// hostprobe NETWORK: listens on all the host's addresses, on a free
+	// port, until the script ends; sets PROBE_PORT, PROBE_GW (NETWORK's
+	// gateway address) and PROBE_HOST (the host's first global IPv4
+	// address). hostprobe -reached N: exactly N connections came in.
+	realCmds["hostprobe"] = realHostProbe
+}
+
+var hostProbes sync.Map // *testscript.TestScript -> *atomic.Int32
+
+func realHostProbe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 || len(args) > 2 {
+		ts.Fatalf("usage: hostprobe NETWORK | hostprobe -reached N")
+	}
+	if args[0] == "-reached" {
+		v, ok := hostProbes.Load(ts)
+		if !ok || len(args) != 2 {
+			ts.Fatalf("hostprobe -reached N: after hostprobe NETWORK")
+		}
+		if got := v.(*atomic.Int32).Load(); strconv.Itoa(int(got)) != args[1] {
+			ts.Fatalf("%d connections reached the host, want %s", got, args[1])
+		}
+		return
+	}
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		ts.Fatalf("hostprobe: %v", err)
+	}
+	ts.Defer(func() { ln.Close() })
+	var reached atomic.Int32
+	hostProbes.Store(ts, &reached)
+	ts.Defer(func() { hostProbes.Delete(ts) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	out, err := exec.Command("docker", "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", args[0]).Output()
+	if err != nil {
+		ts.Fatalf("hostprobe: docker network inspect %s: %v", args[0], err)
+	}
+	hostIP := ""
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() && hostIP == "" {
+			hostIP = ipn.IP.String()
+		}
+	}
+	ts.Setenv("PROBE_PORT", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ts.Setenv("PROBE_GW", strings.TrimSpace(string(out)))
+	ts.Setenv("PROBE_HOST", hostIP)
 }
 
 var egressBuild struct {

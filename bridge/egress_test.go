@@ -80,6 +80,7 @@ func TestEgressEnsureMakesNetworkProxyAndContainer(t *testing.T) {
 	want := []dockertest.Network{{
 		Name: "luzia-x-egress", Internal: true,
 		Labels:  map[string]string{ProjectLabel: "x", EgressLabel: policy},
+		Options: []string{"com.docker.network.bridge.inhibit_ipv4=true"},
 		Members: []string{"luzia-x-proxy", "luzia-x"},
 	}}
 	if diff := cmp.Diff(want, nets); diff != "" {

@@ -14,6 +14,7 @@ type Network struct {
 	Name     string            `json:"name"`
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	Options  []string          `json:"options,omitempty"`
 	// Members are the names of the containers attached to it.
 	Members []string `json:"members,omitempty"`
 }
@@ -55,7 +56,7 @@ func (d *dockerCall) networkCreate(args []string) int {
 		return 1
 	}
 	name := f.rest[0]
-	n := &Network{Name: name, Internal: f.has("internal"), Labels: map[string]string{}}
+	n := &Network{Name: name, Internal: f.has("internal"), Labels: map[string]string{}, Options: f.values["opt"]}
 	for _, l := range f.values["label"] {
 		k, v, _ := strings.Cut(l, "=")
 		n.Labels[k] = v
