@@ -14,8 +14,8 @@ import (
 	"dockerbridge/bridge"
 )
 
-// A bad session name, --size, --wait or --timeout is refused as it is
-// parsed: exit 2 and one line naming the argument, before any project,
+// A bad session name, --size, --wait, --set-env, --env or --timeout is
+// refused as it is parsed: exit 2 and one line naming the argument, before any project,
 // docker or tmux is needed.
 func TestBadValuesAreUsageErrors(t *testing.T) {
 	for _, tt := range []struct {
@@ -32,6 +32,8 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		{[]string{"task", "--agent", " ", "--session", "s"}, `dockerbridge: --agent: must not be empty (see dockerbridge --help)`},
 		{[]string{"task", "--agent", "a", "--session", "a b"}, `dockerbridge: --session: invalid session name "a b": use letters, digits, '_' and '-' (see dockerbridge --help)`},
 		{[]string{"job", "wait", "a;b"}, `dockerbridge: <name>: invalid job name "a;b": use letters, digits, '_' and '-' (see dockerbridge --help)`},
+		{[]string{"exec", "-e", "NOVALUE", "true"}, `dockerbridge: exec: invalid --set-env "NOVALUE": want KEY=VALUE, with KEY made of letters, digits and '_', not starting with a digit (see dockerbridge --help)`},
+		{[]string{"--env", "1X=y", "start"}, `dockerbridge: invalid --env "1X=y": want KEY=VALUE, with KEY made of letters, digits and '_', not starting with a digit (see dockerbridge --help)`},
 		{[]string{"--timeout", "0", "exec", "true"}, `dockerbridge: --timeout: want a positive duration, such as 30s or 5m, not 0s (see dockerbridge --help)`},
 		{[]string{"--timeout", "1us", "exec", "true"}, `dockerbridge: --timeout: want at least 1ms, not 1µs (see dockerbridge --help)`},
 	} {

@@ -140,6 +140,9 @@ func (g *Globals) Validate() error {
 	if err := checkEngines(g); err != nil {
 		return err
 	}
+	if err := envFlag("--env", g.Env); err != nil {
+		return err
+	}
 	for _, m := range g.Mount {
 		src, rest, _ := strings.Cut(m, ":")
 		dst, _, _ := strings.Cut(rest, ":")
@@ -151,6 +154,15 @@ func (g *Globals) Validate() error {
 		// An empty prefix would make every labelled container the tool's
 		// own, to reap among others: reap --any-prefix says so on purpose.
 		return errors.New("--container-prefix must not be empty (reap --any-prefix reaches other prefixes)")
+	}
+	return nil
+}
+
+// envFlag checks a flag's KEY=VALUE settings.
+func envFlag(flag string, env []string) error {
+	var bad *bridge.EnvError
+	if errors.As(bridge.ValidateEnv(env), &bad) {
+		return fmt.Errorf("invalid %s %q: %s", flag, bad.Setting, bridge.EnvRule)
 	}
 	return nil
 }
@@ -905,6 +917,8 @@ type ExecCmd struct {
 }
 
 func (ExecCmd) givesEnv() {}
+
+func (c *ExecCmd) Validate() error { return envFlag("--set-env", c.ExecEnv) }
 
 func (c *ExecCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	words := words(c.Command)

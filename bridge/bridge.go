@@ -120,15 +120,27 @@ func ValidateProject(project string) error {
 // envNameRE is the shell's rule for a variable name.
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// ValidateEnv checks KEY=VALUE settings of a new container's environment.
+// ValidateEnv checks KEY=VALUE settings of an environment: a bad one is an
+// *EnvError.
 func ValidateEnv(env []string) error {
 	for _, e := range env {
 		name, _, ok := strings.Cut(e, "=")
 		if !ok || !envNameRE.MatchString(name) {
-			return fmt.Errorf("invalid --env %q: want KEY=VALUE, with KEY made of letters, digits and '_', not starting with a digit", e)
+			return &EnvError{Setting: e}
 		}
 	}
 	return nil
+}
+
+// EnvRule is what an environment setting must look like.
+const EnvRule = "want KEY=VALUE, with KEY made of letters, digits and '_', not starting with a digit"
+
+// EnvError is an environment setting that is not KEY=VALUE with a variable
+// name for KEY.
+type EnvError struct{ Setting string }
+
+func (e *EnvError) Error() string {
+	return fmt.Sprintf("invalid environment setting %q: %s", e.Setting, EnvRule)
 }
 
 // New returns the bridge for cfg.Project. It starts nothing.
