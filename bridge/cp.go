@@ -92,7 +92,11 @@ func (b *Bridge) CopyIn(ctx context.Context, src, dst string) (CopyResult, error
 	}
 	// Like cp -r: a directory receives the copy under its own name, and
 	// any other destination becomes the copy.
-	root := path.Base(filepath.ToSlash(filepath.Clean(src)))
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return res, fmt.Errorf("cp: %w", err)
+	}
+	root := path.Base(filepath.ToSlash(abs)) // "." is named as the directory it is
 	if kind != "dir" {
 		root = path.Base(dst)
 	}
