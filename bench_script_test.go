@@ -31,6 +31,7 @@ var benchLayout = []struct {
 	{"reap", []string{"time", "docker_calls"}},
 	{"concurrent_cold", []string{"successes", "time"}},
 	{"tmux_run", []string{"time"}},
+	{"tmux_state", []string{"time"}},
 	{"tmux_wait_idle", []string{"delay", "polls_per_second"}},
 	{"scale", []string{"exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"}},
 	{"fleet", []string{"ps", "reap"}},
@@ -38,7 +39,7 @@ var benchLayout = []struct {
 
 // pythonNA are the figures where the Python original has nothing to
 // compare, whether or not it is found.
-var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_wait_idle": true, "scale": true, "fleet": true}
+var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_state": true, "tmux_wait_idle": true, "scale": true, "fleet": true}
 
 // noOriginal is what the Python columns, and the targets measured against
 // Python, say when no original is given.

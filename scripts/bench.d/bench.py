@@ -74,6 +74,7 @@ LAYOUT = [
     ("reap", ["time", "docker_calls"]),
     ("concurrent_cold", ["successes", "time"]),
     ("tmux_run", ["time"]),
+    ("tmux_state", ["time"]),
     ("tmux_wait_idle", ["delay", "polls_per_second"]),
     ("scale", ["exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"]),
     ("fleet", ["ps", "reap"]),
@@ -707,6 +708,26 @@ class Bench:
                   }],
                   "notes": ["run types the command and waits on its own tmux wait-for channel in one docker exec; "
                             "the figure includes typing, the shell running it, and reading the output back."]})
+
+        self.say("tmux state of a shell at its prompt")
+        t = self.hyperfine([
+            ("dockerbridge", shlex.join(self.db("warm", "tmux", "state", "bench"))),
+            ("docker", shlex.join([self.docker, "exec", c, "bash", "-c", "true"])),
+        ], runs=self.cfg["tmux_runs"], rounds=self.cfg["tmux_rounds"])
+        db, raw_state = median(t["dockerbridge"]), median(t["docker"])
+        r = ratio(db, raw_state)
+        self.add({"id": "tmux_state", "title": "`tmux state NAME` of a shell at its prompt",
+                  "figures": [{
+                      "name": "time", "unit": "s",
+                      "dockerbridge": self.subject(t["dockerbridge"], label="dockerbridge tmux state bench"),
+                      "docker": self.subject(t["docker"], label="docker exec <c> bash -c true"),
+                      "python": {"na": "the original has no tmux controller"},
+                      "ratios": {"dockerbridge/docker": r},
+                      "target": {"text": "one docker exec per answer (≤ 2.00× raw exec)", "value": r, "limit": 2.0,
+                                 "met": r is not None and r <= 2.0},
+                  }],
+                  "notes": ["state reads the pane (tmux) and its foreground process (/proc) in one docker exec of a "
+                            "small bash script; the figure is the whole answer, from dockerbridge's start to its exit."]})
 
         idle = self.cfg["idle"]
         interval = self.cfg["interval"]
