@@ -258,7 +258,7 @@ func (b *Bridge) Task(ctx context.Context, o TaskOptions) (rep TaskReport, err e
 	if !rep.Reused && o.Prompt == "" {
 		// Everything a new agent prints is its answer: a match printed
 		// before the first look counts.
-		base = screen{snap: tmuxcli.Snapshot{CursorY: -1}}
+		base = screen{snap: tmuxcli.Screen{CursorY: -1}}
 	}
 	if o.Prompt != "" {
 		// Text and Enter go in separate docker execs, which already keeps
@@ -386,16 +386,16 @@ func startAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, dead bool
 // spaces a program wrote (a prompt's "> " keeps its space), and where the
 // cursor is.
 type screen struct {
-	snap tmuxcli.Snapshot
+	snap tmuxcli.Screen
 	hash [32]byte
 }
 
 func look(ctx context.Context, s *tmuxcli.Server, name string) (screen, error) {
-	out, err := s.Output(ctx, tmuxcli.SnapshotArgs(tmuxcli.Target(name), taskCapture)...)
+	out, err := s.Output(ctx, tmuxcli.ScreenArgs(tmuxcli.Target(name), taskCapture)...)
 	if err != nil {
 		return screen{}, err
 	}
-	snap, err := tmuxcli.ParseSnapshot(out)
+	snap, err := tmuxcli.ParseScreen(out)
 	if err != nil {
 		return screen{}, err
 	}
@@ -403,7 +403,7 @@ func look(ctx context.Context, s *tmuxcli.Server, name string) (screen, error) {
 }
 
 // newScreen hashes what a look saw: the rows and the cursor.
-func newScreen(snap tmuxcli.Snapshot) screen {
+func newScreen(snap tmuxcli.Screen) screen {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d,%d,%t\n%s", snap.CursorX, snap.CursorY, snap.Alternate, strings.Join(snap.Lines, "\n"))
 	sc := screen{snap: snap}
@@ -460,7 +460,7 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 	var last screen
 	var since time.Time
 	res, err := s.Watch(ctx, o.Session, tmuxcli.WaitOptions{Timeout: o.Timeout, Interval: taskPoll}, taskCapture,
-		func(snap tmuxcli.Snapshot, at time.Time) (bool, string) {
+		func(snap tmuxcli.Screen, at time.Time) (bool, string) {
 			sc := newScreen(snap)
 			prev := last
 			last = sc
@@ -523,11 +523,11 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 func matchAll(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base screen) (string, bool) {
 	opts := taskCapture
 	opts.All = true
-	out, err := s.Output(context.WithoutCancel(ctx), tmuxcli.SnapshotArgs(tmuxcli.Target(o.Session), opts)...)
+	out, err := s.Output(context.WithoutCancel(ctx), tmuxcli.ScreenArgs(tmuxcli.Target(o.Session), opts)...)
 	if err != nil {
 		return "", false
 	}
-	all, err := tmuxcli.ParseSnapshot(out)
+	all, err := tmuxcli.ParseScreen(out)
 	if err != nil {
 		return "", false
 	}

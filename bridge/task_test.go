@@ -122,7 +122,7 @@ func (f *fakeTmux) next() pane {
 }
 
 func shot(p pane) screen {
-	snap, err := tmuxcli.ParseSnapshot(p.output())
+	snap, err := tmuxcli.ParseScreen(p.output())
 	if err != nil {
 		panic(err)
 	}

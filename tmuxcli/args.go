@@ -237,25 +237,25 @@ func CaptureArgs(target string, o CaptureOptions) []string {
 	return a
 }
 
-// snapshotFormat is the pane state a wait needs, on the first line before the
+// screenFormat is the pane state a wait needs, on the first line before the
 // capture. The command goes last because it is the one field that may hold
 // anything.
-const snapshotFormat = "#{cursor_x}\t#{cursor_y}\t#{history_size}\t#{pane_width}\t#{pane_height}\t#{alternate_on}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_id}\t#{pane_current_command}"
+const screenFormat = "#{cursor_x}\t#{cursor_y}\t#{history_size}\t#{pane_width}\t#{pane_height}\t#{alternate_on}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_id}\t#{pane_current_command}"
 
-// SnapshotArgs asks for the pane's state and its capture in one invocation:
+// ScreenArgs asks for the pane's state and its capture in one invocation:
 // a poll costs one process (one docker exec in a container), never two. A
 // dead pane gets its exit status collected first (see reapArgs); a live one
 // costs nothing more.
-func SnapshotArgs(target string, o CaptureOptions) []string {
+func ScreenArgs(target string, o CaptureOptions) []string {
 	a := []string{
 		"if-shell", "-F", "-t", target, "#{pane_dead}", "run-shell true", ";",
-		"display-message", "-p", "-t", target, snapshotFormat, ";",
+		"display-message", "-p", "-t", target, screenFormat, ";",
 	}
 	return append(a, CaptureArgs(target, o)...)
 }
 
-// Snapshot is a pane's state and text at one moment.
-type Snapshot struct {
+// Screen is a pane's state and text at one moment.
+type Screen struct {
 	CursorX, CursorY int
 	HistorySize      int
 	Width, Height    int
@@ -271,22 +271,22 @@ type Snapshot struct {
 	Lines []string
 }
 
-// ParseSnapshot reads SnapshotArgs' output.
-func ParseSnapshot(out string) (Snapshot, error) {
+// ParseScreen reads ScreenArgs' output.
+func ParseScreen(out string) (Screen, error) {
 	head, rest, _ := strings.Cut(out, "\n")
 	f := strings.SplitN(head, "\t", 10)
 	if len(f) != 10 {
-		return Snapshot{}, fmt.Errorf("display-message: unreadable pane state %q", head)
+		return Screen{}, fmt.Errorf("display-message: unreadable pane state %q", head)
 	}
 	n := make([]int, 5)
 	for i := range n {
 		v, err := strconv.Atoi(f[i])
 		if err != nil {
-			return Snapshot{}, fmt.Errorf("display-message: unreadable pane state %q", head)
+			return Screen{}, fmt.Errorf("display-message: unreadable pane state %q", head)
 		}
 		n[i] = v
 	}
-	s := Snapshot{
+	s := Screen{
 		CursorX: n[0], CursorY: n[1], HistorySize: n[2], Width: n[3], Height: n[4],
 		Alternate: f[5] == "1", Dead: f[6] == "1", PaneID: f[8], Command: f[9],
 	}
@@ -361,7 +361,7 @@ func RunArgs(target, id string, scrollback int) []string {
 		"wait-for", id, ";",
 		"set-hook", "-p", "-u", "-t", target, "pane-died", ";",
 	}
-	return append(a, SnapshotArgs(target, CaptureOptions{Lines: scrollback})...)
+	return append(a, ScreenArgs(target, CaptureOptions{Lines: scrollback})...)
 }
 
 // RunScript is the shell line that runs command and then signals channel id.

@@ -175,9 +175,9 @@ func TestCaptureArgs(t *testing.T) {
 		})
 	}
 	want := []string{"if-shell", "-F", "-t", "=s:", "#{pane_dead}", "run-shell true", ";",
-		"display-message", "-p", "-t", "=s:", snapshotFormat, ";", "capture-pane", "-p", "-t", "=s:", "-J"}
-	if diff := cmp.Diff(want, SnapshotArgs("=s:", CaptureOptions{})); diff != "" {
-		t.Errorf("SnapshotArgs (-want +got):\n%s", diff)
+		"display-message", "-p", "-t", "=s:", screenFormat, ";", "capture-pane", "-p", "-t", "=s:", "-J"}
+	if diff := cmp.Diff(want, ScreenArgs("=s:", CaptureOptions{})); diff != "" {
+		t.Errorf("ScreenArgs (-want +got):\n%s", diff)
 	}
 }
 
@@ -192,7 +192,7 @@ func TestRunArgs(t *testing.T) {
 		"wait-for", "db-7", ";",
 		"set-hook", "-p", "-u", "-t", "=s:", "pane-died", ";",
 		"if-shell", "-F", "-t", "=s:", "#{pane_dead}", "run-shell true", ";",
-		"display-message", "-p", "-t", "=s:", snapshotFormat, ";",
+		"display-message", "-p", "-t", "=s:", screenFormat, ";",
 		"capture-pane", "-p", "-t", "=s:", "-J", "-S", "-2000",
 	}
 	if diff := cmp.Diff(want, RunArgs("=s:", "db-7", 2000)); diff != "" {
@@ -257,27 +257,27 @@ func TestParseRun(t *testing.T) {
 	}
 }
 
-func TestParseSnapshot(t *testing.T) {
+func TestParseScreen(t *testing.T) {
 	out := "4\t2\t10\t200\t50\t0\t0\t\t%3\tpython3\n>>> 1\n1\n>>> \n\n"
-	got, err := ParseSnapshot(out)
+	got, err := ParseScreen(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Snapshot{CursorX: 4, CursorY: 2, HistorySize: 10, Width: 200, Height: 50, PaneID: "%3", Command: "python3",
+	want := Screen{CursorX: 4, CursorY: 2, HistorySize: 10, Width: 200, Height: 50, PaneID: "%3", Command: "python3",
 		Lines: []string{">>> 1", "1", ">>> ", ""}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseSnapshot (-want +got):\n%s", diff)
+		t.Errorf("ParseScreen (-want +got):\n%s", diff)
 	}
-	got, err = ParseSnapshot("0\t0\t0\t80\t24\t1\t1\t3\t%1\tmy prog\twith\ttabs\n")
+	got, err = ParseScreen("0\t0\t0\t80\t24\t1\t1\t3\t%1\tmy prog\twith\ttabs\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.Alternate || !got.Dead || got.DeadStatus != 3 || got.Command != "my prog\twith\ttabs" || got.Lines != nil {
-		t.Errorf("ParseSnapshot of a dead pane = %+v", got)
+		t.Errorf("ParseScreen of a dead pane = %+v", got)
 	}
 	for _, bad := range []string{"", "1\t2\n", "x\t0\t0\t80\t24\t0\t0\t\t%1\tsh\n"} {
-		if _, err := ParseSnapshot(bad); err == nil {
-			t.Errorf("ParseSnapshot(%q) = nil error", bad)
+		if _, err := ParseScreen(bad); err == nil {
+			t.Errorf("ParseScreen(%q) = nil error", bad)
 		}
 	}
 }
@@ -316,12 +316,12 @@ func TestTrimBlankAndText(t *testing.T) {
 }
 
 func TestAtPrompt(t *testing.T) {
-	screen := func(cmd string, x, y int, lines ...string) Snapshot {
-		return Snapshot{CursorX: x, CursorY: y, Command: cmd, Lines: lines}
+	screen := func(cmd string, x, y int, lines ...string) Screen {
+		return Screen{CursorX: x, CursorY: y, Command: cmd, Lines: lines}
 	}
 	for _, tc := range []struct {
 		name string
-		snap Snapshot
+		snap Screen
 		want bool
 	}{
 		{"bash prompt", screen("bash", 12, 1, "out", "user@host:~$ ", ""), true},
@@ -330,8 +330,8 @@ func TestAtPrompt(t *testing.T) {
 		{"a $ in output, cursor on the next line", screen("bash", 0, 1, "cost $5 $", ""), false},
 		{"a command prints '$ ' and runs on", screen("sleep", 2, 0, "$ "), false},
 		{"text after the cursor", screen("bash", 2, 0, "$ ls"), false},
-		{"a shell on the alternate screen is a program", Snapshot{CursorX: 2, Command: "bash", Alternate: true, Lines: []string{"$ "}}, false},
-		{"dead", Snapshot{CursorX: 2, Command: "bash", Dead: true, Lines: []string{"$ "}}, false},
+		{"a shell on the alternate screen is a program", Screen{CursorX: 2, Command: "bash", Alternate: true, Lines: []string{"$ "}}, false},
+		{"dead", Screen{CursorX: 2, Command: "bash", Dead: true, Lines: []string{"$ "}}, false},
 		{"cursor below the capture", screen("bash", 2, 5, "$ "), false},
 		{"no prompt character", screen("bash", 5, 0, "hello"), false},
 		{"wide runes before the cursor", screen("bash", 6, 0, "日本 $ "), true},
@@ -343,7 +343,7 @@ func TestAtPrompt(t *testing.T) {
 		})
 	}
 	custom := regexp.MustCompile(`>>> $`)
-	if !AtPrompt(Snapshot{CursorX: 4, Command: "sh", Lines: []string{">>> "}}, custom) {
+	if !AtPrompt(Screen{CursorX: 4, Command: "sh", Lines: []string{">>> "}}, custom) {
 		t.Error("a custom prompt pattern is not used")
 	}
 }

@@ -75,7 +75,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	if errors.Is(err, ErrTimeout) {
 		res.Status = StatusTimeout
-		snap, cerr := s.snapshot(ctx, t, CaptureOptions{Lines: scroll}, 0)
+		snap, cerr := s.look(ctx, t, CaptureOptions{Lines: scroll}, 0)
 		if cerr != nil {
 			return res, sessionErr(name, cerr)
 		}
@@ -101,7 +101,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	if ok {
 		out = rest
 	}
-	snap, err := ParseSnapshot(out)
+	snap, err := ParseScreen(out)
 	if err != nil {
 		return res, err
 	}
@@ -111,7 +111,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	p := ParseRun(snap.Lines, id)
 	if !p.Start {
 		// The output is longer than the first capture: take it all.
-		all, err := s.snapshot(ctx, t, CaptureOptions{All: true}, 0)
+		all, err := s.look(ctx, t, CaptureOptions{All: true}, 0)
 		if err != nil {
 			return res, sessionErr(name, err)
 		}
@@ -140,12 +140,12 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 // finishHooked reads the result of a command typed at a shell with the
 // hook: the output follows the typed line on the screen, the exit status is
 // the hook's.
-func (s *Server) finishHooked(ctx context.Context, name, typed string, hook hookResult, snap Snapshot, res RunResult) (RunResult, error) {
+func (s *Server) finishHooked(ctx context.Context, name, typed string, hook hookResult, snap Screen, res RunResult) (RunResult, error) {
 	t := Target(name)
 	output, found := parseTyped(snap.Lines, hook.Prompt, typed, snap.CursorX > 0)
 	if !found {
 		// The output is longer than the first capture: take it all.
-		all, err := s.snapshot(ctx, t, CaptureOptions{All: true}, 0)
+		all, err := s.look(ctx, t, CaptureOptions{All: true}, 0)
 		if err != nil {
 			return res, sessionErr(name, err)
 		}

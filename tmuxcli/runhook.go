@@ -80,7 +80,7 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 		"set-hook", "-p", "-u", "-t", target, "pane-died", ";",
 		"display-message", "-p", "-t", target, hookMark + "#{@db_typed}\t#{@db_rc}\t#{@db_exit}\t#{@db_ps1}", ";",
 	}
-	return append(a, SnapshotArgs(target, CaptureOptions{Lines: scrollback})...)
+	return append(a, ScreenArgs(target, CaptureOptions{Lines: scrollback})...)
 }
 
 // hookable reports whether command can be typed as it is at a shell with

@@ -22,7 +22,7 @@ func TestRunHookArgs(t *testing.T) {
 		"set-hook", "-p", "-u", "-t", "=s:", "pane-died", ";",
 		"display-message", "-p", "-t", "=s:", "dockerbridge-run:#{@db_typed}\t#{@db_rc}\t#{@db_exit}\t#{@db_ps1}", ";",
 		"if-shell", "-F", "-t", "=s:", "#{pane_dead}", "run-shell true", ";",
-		"display-message", "-p", "-t", "=s:", snapshotFormat, ";",
+		"display-message", "-p", "-t", "=s:", screenFormat, ";",
 		"capture-pane", "-p", "-t", "=s:", "-J", "-S", "-100",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -25,7 +25,7 @@ func TestEmbeddedScriptExitCodes(t *testing.T) {
 		want   []int
 	}{
 		{"log", transcriptRead, []int{transcriptNone}},
-		{"watch", watchScript, []int{0}}, // and the snapshot command's status
+		{"watch", watchScript, []int{0}}, // and the screen command's status
 		{"state", stateScript, []int{127}},
 		{"transcript", transcriptScript, []int{0, 1}},
 		{"run", runScript + runExitScript, nil},

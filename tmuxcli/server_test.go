@@ -99,7 +99,7 @@ func (f *fakeRunner) state(c dockercli.Cmd) (int, error) {
 	return 0, nil
 }
 
-// watch plays the watcher: the snapshot call in its argv, answered by reply,
+// watch plays the watcher: the screen call in its argv, answered by reply,
 // once per interval until the context ends.
 func (f *fakeRunner) watch(ctx context.Context, c dockercli.Cmd) (int, error) {
 	f.mu.Lock()
@@ -164,7 +164,7 @@ func newFake(t testing.TB, f *fakeRunner) *Server {
 	return &Server{Runner: f, NewID: func() string { n++; return fmt.Sprintf("db-%d", n) }}
 }
 
-// state renders a snapshot reply.
+// state renders a screen reply.
 func state(cmd string, x, y int, screen ...string) string {
 	return fmt.Sprintf("%d\t%d\t0\t200\t50\t0\t0\t\t%%1\t%s\n", x, y, cmd) + Text(screen)
 }
@@ -695,7 +695,7 @@ func TestWaitUsesOneWatcher(t *testing.T) {
 			t.Errorf("noBash %v: %d watchers, want 1", noBash, f.watchers)
 		}
 		if got := len(f.argv()); got != res.Polls {
-			t.Errorf("noBash %v: %d snapshot calls for %d polls", noBash, got, res.Polls)
+			t.Errorf("noBash %v: %d screen calls for %d polls", noBash, got, res.Polls)
 		}
 	}
 }
@@ -714,7 +714,7 @@ func TestWaitSessionGone(t *testing.T) {
 	}
 }
 
-// The real watcher script under bash: snapshots arrive once per interval,
+// The real watcher script under bash: screens arrive once per interval,
 // and the loop ends as soon as the wait stops, because its stdin closes.
 func TestWatcherInBash(t *testing.T) {
 	dir := t.TempDir()
@@ -725,10 +725,10 @@ func TestWatcherInBash(t *testing.T) {
 	}
 	s := &Server{Runner: dockercli.OSRunner{}, Bin: fake}
 	n := 0
-	err := s.watch(context.Background(), "=s:", time.Now().Add(10*time.Second), 20*time.Millisecond, CaptureOptions{}, func(snap Snapshot, _ time.Time) bool {
+	err := s.watch(context.Background(), "=s:", time.Now().Add(10*time.Second), 20*time.Millisecond, CaptureOptions{}, func(snap Screen, _ time.Time) bool {
 		n++
 		if len(snap.Lines) != 1 || snap.Command != "prog" {
-			t.Errorf("snapshot %d = %+v", n, snap)
+			t.Errorf("screen %d = %+v", n, snap)
 		}
 		return n == 5
 	})
@@ -736,7 +736,7 @@ func TestWatcherInBash(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n != 5 {
-		t.Errorf("%d snapshots, want 5", n)
+		t.Errorf("%d screens, want 5", n)
 	}
 	// Once the wait has returned, nothing looks any more.
 	runs := func() int {

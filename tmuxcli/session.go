@@ -34,12 +34,12 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 	if ready <= 0 {
 		return paneID, false, nil
 	}
-	drew := func(snap Snapshot) bool {
+	drew := func(snap Screen) bool {
 		return snap.Dead || len(TrimBlank(snap.Lines)) > 0 || snap.CursorX != 0 || snap.CursorY != 0
 	}
-	var last Snapshot
+	var last Screen
 	var deadSince time.Time
-	stop := func(snap Snapshot, at time.Time) bool {
+	stop := func(snap Screen, at time.Time) bool {
 		last = snap
 		if snap.Dead && !snap.StatusKnown {
 			// tmux marks a pane dead when its terminal closes and learns
@@ -65,8 +65,11 @@ func (s *Server) New(ctx context.Context, o NewOptions, ready time.Duration) (pa
 		if !last.StatusKnown {
 			status = "(tmux did not report its status)"
 		}
-		return paneID, true, fmt.Errorf("tmux: session %s: the program exited %s: %s",
-			o.Name, status, strings.TrimSpace(firstLine(Text(TrimBlank(last.Lines)))))
+		said := "it printed nothing"
+		if lines := dropDeadNotice(TrimBlank(last.Lines)); len(lines) > 0 {
+			said = strings.TrimSpace(lines[len(lines)-1])
+		}
+		return paneID, true, fmt.Errorf("tmux: session %s: the program exited %s: %s", o.Name, status, said)
 	}
 	return paneID, drew(last), nil
 }
@@ -136,12 +139,12 @@ func (s *Server) verifiedEnter(ctx context.Context, name, t, text string) error 
 	const retries, window, step = 3, 600 * time.Millisecond, 100 * time.Millisecond
 	tail := inputTail(text)
 	for attempt := 0; ; attempt++ {
-		args := append(SnapshotArgs(t, CaptureOptions{}), ";")
+		args := append(ScreenArgs(t, CaptureOptions{}), ";")
 		out, err := s.call(ctx, 0, nil, append(args, EnterArgs(t)...))
 		if err != nil {
 			return sessionErr(name, err)
 		}
-		before, err := ParseSnapshot(out)
+		before, err := ParseScreen(out)
 		if err != nil {
 			return err
 		}
@@ -151,7 +154,7 @@ func (s *Server) verifiedEnter(ctx context.Context, name, t, text string) error 
 			if err := sleep(ctx, step); err != nil {
 				return err
 			}
-			now, err := s.snapshot(ctx, t, CaptureOptions{}, 0)
+			now, err := s.look(ctx, t, CaptureOptions{}, 0)
 			if err != nil {
 				return sessionErr(name, err)
 			}
@@ -191,7 +194,7 @@ func inputTail(text string) string {
 // inputRow is the absolute row (history lines first) that holds tail: the
 // cursor's row or one of the above rows above it, nearest first; -1 for
 // none.
-func inputRow(snap Snapshot, tail string, above int) int {
+func inputRow(snap Screen, tail string, above int) int {
 	if tail == "" || snap.Dead {
 		return -1
 	}
@@ -205,7 +208,7 @@ func inputRow(snap Snapshot, tail string, above int) int {
 
 // took reports whether now shows that the program took the input that
 // before showed at the absolute row (see verifiedEnter).
-func took(before, now Snapshot, row int, tail string) bool {
+func took(before, now Screen, row int, tail string) bool {
 	switch {
 	case now.Dead:
 		return true
@@ -221,11 +224,7 @@ func took(before, now Snapshot, row int, tail string) bool {
 // bulkTimeout gives a paste time in proportion to its size: 100 KB through a
 // docker exec takes well under a second, but a slow reader is no hang.
 func (s *Server) bulkTimeout(n int) time.Duration {
-	base := s.CallTimeout
-	if base <= 0 {
-		base = DefaultCallTimeout
-	}
-	return base + time.Duration(n/(64<<10))*time.Second
+	return s.callTimeout() + time.Duration(n/(64<<10))*time.Second
 }
 
 // Keys sends named keys.
@@ -285,7 +284,7 @@ func (s *Server) Capture(ctx context.Context, name string, o CaptureOptions) (Ca
 	if err := ValidateTarget(name); err != nil {
 		return Capture{}, err
 	}
-	snap, err := s.snapshot(ctx, Target(name), o, 0)
+	snap, err := s.look(ctx, Target(name), o, 0)
 	if err != nil {
 		return Capture{}, sessionErr(name, err)
 	}
@@ -306,18 +305,18 @@ func (s *Server) Capture(ctx context.Context, name string, o CaptureOptions) (Ca
 	}, nil
 }
 
-// snapshot is one poll: state and capture in a single call.
-func (s *Server) snapshot(ctx context.Context, target string, o CaptureOptions, timeout time.Duration) (Snapshot, error) {
-	out, err := s.call(ctx, timeout, nil, SnapshotArgs(target, o))
+// look is one poll: state and capture in a single call.
+func (s *Server) look(ctx context.Context, target string, o CaptureOptions, timeout time.Duration) (Screen, error) {
+	out, err := s.call(ctx, timeout, nil, ScreenArgs(target, o))
 	if err != nil {
-		return Snapshot{}, err
+		return Screen{}, err
 	}
-	return ParseSnapshot(out)
+	return ParseScreen(out)
 }
 
 // hash is the SHA-256 of the text, with ignore's matches masked, and of the
 // cursor position.
-func (snap Snapshot) hash(mask func(string) string) [32]byte {
+func (snap Screen) hash(mask func(string) string) [32]byte {
 	text := strings.Join(snap.Lines, "\n")
 	if mask != nil {
 		text = mask(text)

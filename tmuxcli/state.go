@@ -71,7 +71,7 @@ func StateArgs(tmuxArgv []string) []string {
 }
 
 // stateTmuxArgs is the tmux call the script runs. A dead pane gets its exit
-// status collected first, as SnapshotArgs does. The capture reaches into the
+// status collected first, as ScreenArgs does. The capture reaches into the
 // history: a program that printed and died at once can leave a blank screen
 // with its last words just above it.
 func stateTmuxArgs(target string) []string {

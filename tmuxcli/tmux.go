@@ -65,7 +65,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if line := firstLine(e.Stderr); line != "" {
+	if line := dockercli.FirstLine(e.Stderr); line != "" {
 		return fmt.Sprintf("tmux %s: %s", e.Verb, line)
 	}
 	return fmt.Sprintf("tmux %s: exit status %d", e.Verb, e.Code)
@@ -127,15 +127,6 @@ func classify(stderr string) error {
 	return nil
 }
 
-func firstLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			return l
-		}
-	}
-	return ""
-}
-
 // Argv is the full argv for tmux args, global flags first. -u makes tmux
 // treat the terminal as UTF-8 even where no UTF-8 locale is set.
 func (s *Server) Argv(args ...string) []string {
@@ -167,10 +158,7 @@ func (s *Server) call(ctx context.Context, timeout time.Duration, stdin io.Reade
 // blocking is set.
 func (s *Server) invoke(ctx context.Context, timeout time.Duration, stdin io.Reader, args []string, blocking bool) (string, error) {
 	if timeout <= 0 {
-		timeout = s.CallTimeout
-	}
-	if timeout <= 0 {
-		timeout = DefaultCallTimeout
+		timeout = s.callTimeout()
 	}
 	verb := verbOf(args)
 	cctx, cancel := context.WithTimeout(ctx, timeout)

@@ -80,7 +80,7 @@ func (s *Server) Transcript(ctx context.Context, name string, w io.Writer) error
 	case transcriptNone:
 		return fmt.Errorf("tmux log: session %s has %w (start it with tmux new --log)", name, ErrNoTranscript)
 	}
-	return fmt.Errorf("tmux log %s: exit status %d: %s", name, code, firstLine(errb.String()))
+	return fmt.Errorf("tmux log %s: exit status %d: %s", name, code, dockercli.FirstLine(errb.String()))
 }
 
 // escRE matches the terminal control sequences a transcript holds: CSI

@@ -52,24 +52,24 @@ type WaitResult struct {
 	// Polls is the number of tmux calls the wait made.
 	Polls int
 	// Last is the last look at the pane; Last.Dead when its program ended.
-	Last Snapshot
+	Last Screen
 }
 
-// Watch hands snapshots of session name, captured with co, to check until
+// Watch hands screens of session name, captured with co, to check until
 // check says done (OK, with check's match), the timeout passes (OK false,
 // no error), the pane's program ends (Last.Dead, and an error) or a call
 // fails. The waits below are made of it, and so can a caller's own: one
 // watcher process in the container serves the whole wait.
-func (s *Server) Watch(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Snapshot, time.Time) (bool, string)) (WaitResult, error) {
+func (s *Server) Watch(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Screen, time.Time) (bool, string)) (WaitResult, error) {
 	return s.poll(ctx, name, o, co, check)
 }
 
-// poll hands snapshots of target to check until check says done, the
+// poll hands screens of target to check until check says done, the
 // timeout passes (OK false, no error), the pane dies, or a call fails.
-// Snapshots come from one watcher process (see WatchArgs), so a whole wait
+// Screens come from one watcher process (see WatchArgs), so a whole wait
 // costs one docker exec; where bash is missing it falls back to one call
 // per interval.
-func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Snapshot, time.Time) (bool, string)) (WaitResult, error) {
+func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Screen, time.Time) (bool, string)) (WaitResult, error) {
 	if err := ValidateTarget(name); err != nil {
 		return WaitResult{}, err
 	}
@@ -83,9 +83,9 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 	start := time.Now()
 	deadline := start.Add(o.Timeout)
 	var res WaitResult
-	var last Snapshot
+	var last Screen
 	var dead bool
-	stop := func(snap Snapshot, at time.Time) bool {
+	stop := func(snap Screen, at time.Time) bool {
 		res.Polls++
 		last = snap
 		if done, match := check(snap, at); done {
@@ -103,7 +103,7 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 	if err == nil && res.Polls == 0 {
 		// The deadline came before the first look (a slow machine, a tiny
 		// timeout): a timeout still reports a screen that was looked at.
-		snap, serr := s.snapshot(ctx, t, co, 0)
+		snap, serr := s.look(ctx, t, co, 0)
 		if serr != nil {
 			err = serr
 		} else {
@@ -122,14 +122,14 @@ func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co Captur
 	return res, nil
 }
 
-// pollEach takes one snapshot per call, the calls started interval apart; a
+// pollEach takes one screen per call, the calls started interval apart; a
 // call slower than the interval is followed at once, never by a burst.
-func (s *Server) pollEach(ctx context.Context, t string, deadline time.Time, interval time.Duration, co CaptureOptions, stop func(Snapshot, time.Time) bool) error {
+func (s *Server) pollEach(ctx context.Context, t string, deadline time.Time, interval time.Duration, co CaptureOptions, stop func(Screen, time.Time) bool) error {
 	for at := time.Now(); ; {
 		// A poll never runs past the wait's own deadline; the last one
 		// may be cut short, which is a timeout like any other.
 		callTimeout := min(s.callTimeout(), time.Until(deadline)+time.Second)
-		snap, err := s.snapshot(ctx, t, co, callTimeout)
+		snap, err := s.look(ctx, t, co, callTimeout)
 		if err != nil {
 			if errors.Is(err, ErrTimeout) && !time.Now().Before(deadline) {
 				return nil
@@ -152,6 +152,8 @@ func (s *Server) pollEach(ctx context.Context, t string, deadline time.Time, int
 	}
 }
 
+// callTimeout is the bound of a tmux call that gives none: CallTimeout, or
+// DefaultCallTimeout when that is zero. Every call takes it from here.
 func (s *Server) callTimeout() time.Duration {
 	if s.CallTimeout > 0 {
 		return s.CallTimeout
@@ -168,7 +170,7 @@ func (s *Server) WaitPrompt(ctx context.Context, name string, re *regexp.Regexp,
 		hist = DefaultPromptHistory
 	}
 	var first *[32]byte
-	return s.poll(ctx, name, o, CaptureOptions{Lines: hist}, func(snap Snapshot, _ time.Time) (bool, string) {
+	return s.poll(ctx, name, o, CaptureOptions{Lines: hist}, func(snap Screen, _ time.Time) (bool, string) {
 		if o.Changed {
 			h := snap.hash(nil)
 			if first == nil {
@@ -202,7 +204,7 @@ func (s *Server) WaitIdle(ctx context.Context, name string, o WaitOptions) (Wait
 	}
 	var last [32]byte
 	var since time.Time
-	return s.poll(ctx, name, o, CaptureOptions{}, func(snap Snapshot, at time.Time) (bool, string) {
+	return s.poll(ctx, name, o, CaptureOptions{}, func(snap Screen, at time.Time) (bool, string) {
 		h := snap.hash(mask)
 		if since.IsZero() || h != last {
 			last, since = h, at
@@ -234,7 +236,7 @@ func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (Wai
 	}
 	var prev [32]byte
 	var prevOK, confirmed bool
-	return s.poll(ctx, name, o, CaptureOptions{Rows: true}, func(snap Snapshot, _ time.Time) (bool, string) {
+	return s.poll(ctx, name, o, CaptureOptions{Rows: true}, func(snap Screen, _ time.Time) (bool, string) {
 		h := snap.hash(nil)
 		ok := AtPrompt(snap, prompt)
 		settled := ok && prevOK && h == prev
@@ -275,7 +277,7 @@ func IsShell(command string) bool {
 
 // AtPrompt reports whether snap (captured with Rows) shows a shell waiting at
 // a prompt.
-func AtPrompt(snap Snapshot, prompt *regexp.Regexp) bool {
+func AtPrompt(snap Screen, prompt *regexp.Regexp) bool {
 	if snap.Dead || snap.Alternate || !IsShell(snap.Command) {
 		return false
 	}
@@ -291,7 +293,7 @@ func AtPrompt(snap Snapshot, prompt *regexp.Regexp) bool {
 }
 
 // PromptLine is the cursor's line.
-func PromptLine(snap Snapshot) string {
+func PromptLine(snap Screen) string {
 	if snap.CursorY < 0 || snap.CursorY >= len(snap.Lines) {
 		return ""
 	}

@@ -15,8 +15,8 @@ import (
 	"dockerbridge/dockercli"
 )
 
-// watchScript runs the snapshot command in "$@" every $1 seconds and ends
-// each snapshot with a record separator line, until its stdin ends: the
+// watchScript runs the screen command in "$@" every $1 seconds and ends
+// each screen with a record separator line, until its stdin ends: the
 // caller holds stdin open while it watches and closes it to stop, and when
 // the caller dies (a killed docker client), docker closes it too, so the
 // loop never outlives its reader by more than one interval. A failing tmux
@@ -25,30 +25,30 @@ import (
 //go:embed scripts/watch.bash
 var watchScript string
 
-// recordSep ends each snapshot in the watcher's output.
+// recordSep ends each screen in the watcher's output.
 const recordSep = "\x1e\n"
 
-// WatchArgs is the argv of a watcher that prints the snapshot argv every
+// WatchArgs is the argv of a watcher that prints the screen argv every
 // interval. One process serves a whole wait: in a container, one docker
 // exec instead of one per look, and each look costs a tmux call in the
 // container rather than a docker exec round trip.
-func WatchArgs(interval time.Duration, snapshot []string) []string {
+func WatchArgs(interval time.Duration, screen []string) []string {
 	iv := strconv.FormatFloat(interval.Seconds(), 'f', -1, 64)
-	return append([]string{"bash", "-c", watchScript, "dockerbridge-watch", iv}, snapshot...)
+	return append([]string{"bash", "-c", watchScript, "dockerbridge-watch", iv}, screen...)
 }
 
 // errNoWatcher: the watcher could not start (no bash where tmux runs).
 var errNoWatcher = errors.New("watcher unavailable")
 
-// watch runs a watcher on target and hands each snapshot to stop, with the
+// watch runs a watcher on target and hands each screen to stop, with the
 // time it arrived, until stop returns true or deadline passes (a nil error
 // either way).
-func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interval time.Duration, co CaptureOptions, stop func(Snapshot, time.Time) bool) error {
+func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interval time.Duration, co CaptureOptions, stop func(Screen, time.Time) bool) error {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	w := &recordWriter{}
 	w.record = func(rec string) {
-		snap, err := ParseSnapshot(rec)
+		snap, err := ParseScreen(rec)
 		if err != nil {
 			w.err = err
 		}
@@ -74,7 +74,7 @@ func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interv
 		release()
 	}()
 	errb := dockercli.NewCapBuffer(16 << 10)
-	argv := WatchArgs(interval, s.Argv(SnapshotArgs(t, co)...))
+	argv := WatchArgs(interval, s.Argv(ScreenArgs(t, co)...))
 	code, err := s.Runner.Run(wctx, dockercli.Cmd{Args: argv, Stdin: lifeline, Stdout: w, Stderr: errb})
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -103,7 +103,7 @@ func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interv
 	return errors.New("tmux watch: the watcher ended early")
 }
 
-// recordWriter splits the watcher's output into snapshots.
+// recordWriter splits the watcher's output into screens.
 type recordWriter struct {
 	mu      sync.Mutex
 	buf     []byte

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# The watcher (watchScript in watch.go): runs the snapshot command in "$@"
-# every $1 seconds, each snapshot followed by a record separator line,
+# The watcher (watchScript in watch.go): runs the screen command in "$@"
+# every $1 seconds, each screen followed by a record separator line,
 # until its stdin ends. A failing tmux call ends it with tmux's status.
 iv=$1
 shift
