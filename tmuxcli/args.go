@@ -21,19 +21,19 @@ func Target(name string) string {
 	return "=" + name + ":"
 }
 
-// SessionTarget addresses a session exactly: "=NAME", or the session that
+// sessionTarget addresses a session exactly: "=NAME", or the session that
 // holds a %pane.
-func SessionTarget(name string) string {
+func sessionTarget(name string) string {
 	if paneRE().MatchString(name) {
 		return name
 	}
 	return "=" + name
 }
 
-// Arg protects one argument from tmux's command-line parser, which ends a
+// arg protects one argument from tmux's command-line parser, which ends a
 // command at an argument ending in ';' and drops that ';'. tmux turns a
 // trailing "\;" back into ";", so that is what is sent.
-func Arg(s string) string {
+func arg(s string) string {
 	if strings.HasSuffix(s, ";") {
 		return s[:len(s)-1] + `\;`
 	}
@@ -85,52 +85,52 @@ func NewArgs(o NewOptions) []string {
 		"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", o.Name, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
 	}
 	// The hook first, so that a caller's own PROMPT_COMMAND wins.
-	a = append(a, "-e", Arg("PROMPT_COMMAND="+hookScript))
+	a = append(a, "-e", arg("PROMPT_COMMAND="+hookScript))
 	for _, e := range o.Env {
-		a = append(a, "-e", Arg(e))
+		a = append(a, "-e", arg(e))
 	}
 	if o.Command != "" {
-		a = append(a, "--", Arg(o.Command))
+		a = append(a, "--", arg(o.Command))
 	}
 	if o.Transcript != "" {
 		m := o.TranscriptMax
 		if m <= 0 {
 			m = DefaultTranscriptMax
 		}
-		a = append(append(a, ";"), PipeArgs(Target(o.Name), o.Transcript, m)...)
+		a = append(append(a, ";"), pipeArgs(Target(o.Name), o.Transcript, m)...)
 	}
 	return a
 }
 
-// PasteThreshold is the longest text sent with send-keys; longer text, and
+// pasteThreshold is the longest text sent with send-keys; longer text, and
 // any text with a line break, goes through a paste buffer.
-const PasteThreshold = 2048
+const pasteThreshold = 2048
 
 // NeedsPaste reports whether text goes through load-buffer and paste-buffer
 // rather than send-keys -l: each line break would act as Enter, and a long
 // argv is slow and bounded.
 func NeedsPaste(text string) bool {
-	return len(text) > PasteThreshold || strings.ContainsAny(text, "\r\n")
+	return len(text) > pasteThreshold || strings.ContainsAny(text, "\r\n")
 }
 
 // LiteralArgs types text as it is: -l makes a key name such as "Enter" plain
-// text, "--" lets a text start with '-', and Arg keeps a trailing ';'.
+// text, "--" lets a text start with '-', and arg keeps a trailing ';'.
 func LiteralArgs(target, text string) []string {
-	return []string{"send-keys", "-t", target, "-l", "--", Arg(text)}
+	return []string{"send-keys", "-t", target, "-l", "--", arg(text)}
 }
 
-// PasteArgs loads stdin into a buffer of its own and pastes it, deleting the
+// pasteArgs loads stdin into a buffer of its own and pastes it, deleting the
 // buffer. -p wraps the text in bracketed-paste markers when the program asked
 // for them, so a shell or editor takes it as one paste, not as typing.
-func PasteArgs(target, buffer string) []string {
+func pasteArgs(target, buffer string) []string {
 	return []string{
 		"load-buffer", "-b", buffer, "-", ";",
 		"paste-buffer", "-p", "-d", "-b", buffer, "-t", target,
 	}
 }
 
-// EnterArgs presses Enter.
-func EnterArgs(target string) []string { return KeysArgs(target, 0, "Enter") }
+// enterArgs presses Enter.
+func enterArgs(target string) []string { return KeysArgs(target, 0, "Enter") }
 
 // KeysArgs sends named keys (C-c, Escape, Up, Enter...), each as its own
 // argument; repeat > 1 sends them that many times.
@@ -141,14 +141,14 @@ func KeysArgs(target string, repeat int, keys ...string) []string {
 	}
 	a = append(a, "--")
 	for _, k := range keys {
-		a = append(a, Arg(k))
+		a = append(a, arg(k))
 	}
 	return a
 }
 
-// KillArgs kills a session.
-func KillArgs(name string) []string {
-	return []string{"kill-session", "-t", SessionTarget(name)}
+// killArgs kills a session.
+func killArgs(name string) []string {
+	return []string{"kill-session", "-t", sessionTarget(name)}
 }
 
 // listFormat is one line per pane; the command goes last because it is the
@@ -162,8 +162,8 @@ const listFormat = "#{session_name}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pa
 // the time the next command runs.
 var reapArgs = []string{"run-shell", "true", ";"}
 
-// ListArgs lists every pane of the server, exit statuses collected.
-func ListArgs() []string {
+// listArgs lists every pane of the server, exit statuses collected.
+func listArgs() []string {
 	return append(append([]string{}, reapArgs...), "list-panes", "-a", "-F", listFormat)
 }
 
@@ -178,8 +178,8 @@ type Pane struct {
 	Command    string `json:"command"`
 }
 
-// ParseList reads ListArgs' output.
-func ParseList(out string) ([]Pane, error) {
+// parseList reads listArgs' output.
+func parseList(out string) ([]Pane, error) {
 	panes := []Pane{}
 	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		if line == "" {
@@ -215,9 +215,9 @@ type CaptureOptions struct {
 	Trailing bool
 }
 
-// CaptureArgs captures a pane as text. -J joins wrapped lines and keeps
+// captureArgs captures a pane as text. -J joins wrapped lines and keeps
 // trailing spaces, so a prompt such as ">>> " keeps its space.
-func CaptureArgs(target string, o CaptureOptions) []string {
+func captureArgs(target string, o CaptureOptions) []string {
 	a := []string{"capture-pane", "-p", "-t", target}
 	if !o.Rows {
 		a = append(a, "-J")
@@ -251,7 +251,7 @@ func ScreenArgs(target string, o CaptureOptions) []string {
 		"if-shell", "-F", "-t", target, "#{pane_dead}", "run-shell true", ";",
 		"display-message", "-p", "-t", target, screenFormat, ";",
 	}
-	return append(a, CaptureArgs(target, o)...)
+	return append(a, captureArgs(target, o)...)
 }
 
 // Screen is a pane's state and text at one moment.
@@ -321,27 +321,27 @@ func Text(lines []string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// ShellPattern matches the foreground command of a pane that sits at a shell
+// shellPattern matches the foreground command of a pane that sits at a shell
 // (tmux shows a login shell as "-bash").
-const ShellPattern = `^-?(bash|sh|dash|zsh|ksh|mksh|ash|yash|posh|busybox)$`
+const shellPattern = `^-?(bash|sh|dash|zsh|ksh|mksh|ash|yash|posh|busybox)$`
 
-// BusyMarker starts the line run prints when the pane is not at a shell.
-const BusyMarker = "dockerbridge-busy:"
+// busyMarker starts the line run prints when the pane is not at a shell.
+const busyMarker = "dockerbridge-busy:"
 
-// StartMarker and EndMarker frame a run's output on the screen. The shell
+// startMarker and endMarker frame a run's output on the screen. The shell
 // prints them with printf '%s-%s', so the echo of the typed command line
 // never contains them.
-func StartMarker(id string) string { return "DBS-" + id }
-func EndMarker(id string) string   { return "DBE-" + id + " " }
+func startMarker(id string) string { return "DBS-" + id }
+func endMarker(id string) string   { return "DBE-" + id + " " }
 
-// RunArgs is the one invocation that runs a command already piped to stdin
-// (see RunScript) and waits for it:
+// runArgs is the one invocation that runs a command already piped to stdin
+// (see markerScript) and waits for it:
 //
 //   - a pane-died hook signals the channel too, so a command that ends the
 //     shell (exit, set -e) ends the wait instead of running into the timeout;
 //   - the script is loaded into a buffer of its own;
 //   - if-shell -F pastes it and presses Enter only when the pane is alive and
-//     its foreground process is a shell; otherwise it prints BusyMarker and
+//     its foreground process is a shell; otherwise it prints busyMarker and
 //     signals the channel itself, so nothing is typed into a busy program;
 //   - wait-for blocks on the command's own channel: completion is a signal,
 //     never a poll of the screen;
@@ -349,11 +349,11 @@ func EndMarker(id string) string   { return "DBE-" + id + " " }
 //
 // Only ids and targets go into the if-shell command strings; the user's text
 // travels through the buffer, never through tmux's parser.
-func RunArgs(target, id string, scrollback int) []string {
-	cond := "#{&&:#{!=:#{pane_dead},1},#{m/r:" + ShellPattern + ",#{pane_current_command}}}"
+func runArgs(target, id string, scrollback int) []string {
+	cond := "#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}"
 	paste := fmt.Sprintf("paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter", id, target, target)
 	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; wait-for -S %s",
-		target, BusyMarker, id, id)
+		target, busyMarker, id, id)
 	a := []string{
 		"set-hook", "-p", "-t", target, "pane-died", "wait-for -S " + id, ";",
 		"load-buffer", "-b", id, "-", ";",
@@ -364,7 +364,7 @@ func RunArgs(target, id string, scrollback int) []string {
 	return append(a, ScreenArgs(target, CaptureOptions{Lines: scrollback})...)
 }
 
-// RunScript is the shell line that runs command and then signals channel id.
+// markerScript is the shell line that runs command and then signals channel id.
 // The command goes through eval of one single-quoted word, so that
 //
 //   - a heredoc, a comment on the last line, a trailing ';' or an unclosed
@@ -383,14 +383,14 @@ func RunArgs(target, id string, scrollback int) []string {
 // only around the command: bash's earlier EXIT trap comes back afterwards,
 // unless the command set one of its own. A leading space keeps the line out
 // of bash's history where HISTCONTROL has ignorespace.
-func RunScript(command, id, signal string) string {
+func markerScript(command, id, signal string) string {
 	onExit := strings.NewReplacer("@ID@", id, "@SIGNAL@", signal).Replace(runExitLine)
 	return " " + strings.NewReplacer(
 		"@ID@", id, "@SIGNAL@", signal, "@COMMAND@", ShellQuote(command), "@ON_EXIT@", ShellQuote(onExit),
 	).Replace(runLine)
 }
 
-// The line RunScript types and its EXIT trap, kept in scripts/run.bash and
+// The line markerScript types and its EXIT trap, kept in scripts/run.bash and
 // scripts/run-exit.bash; oneLine makes each the one line a shell reads.
 var (
 	//go:embed scripts/run.bash
@@ -413,11 +413,11 @@ func oneLine(script string) string {
 	return strings.Join(cmds, "; ")
 }
 
-// SignalCommand is the shell command a pane runs to signal channel id on the
+// signalCommand is the shell command a pane runs to signal channel id on the
 // server at socket. It runs in the background of a subshell: were the tmux
 // client the shell's foreground job, a run that follows at once could still
 // find it there, instead of the shell, and refuse to type.
-func SignalCommand(bin, socket, id string) string {
+func signalCommand(bin, socket, id string) string {
 	if bin == "" {
 		bin = "tmux"
 	}
@@ -432,8 +432,8 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// RunParse is what the captured lines say about a run.
-type RunParse struct {
+// runParse is what the captured lines say about a run.
+type runParse struct {
 	Output string
 	Code   int  // -1 until the end marker is seen
 	Start  bool // the start marker is in the lines (not scrolled away)
@@ -441,30 +441,30 @@ type RunParse struct {
 	Exited bool // the command ended the shell: the EXIT trap's marker
 }
 
-// ParseRun finds a run's output and exit code in the captured lines: the
+// parseRun finds a run's output and exit code in the captured lines: the
 // text between the last start marker and the end marker after it. The end
 // marker's printf starts with "\n", which ends a last line that had none;
 // that one added line break is taken off again.
-func ParseRun(lines []string, id string) RunParse {
+func parseRun(lines []string, id string) runParse {
 	start, end := -1, -1
 	for i := len(lines) - 1; i >= 0; i-- {
-		if lines[i] == StartMarker(id) {
+		if lines[i] == startMarker(id) {
 			start = i
 			break
 		}
 	}
 	for i := start + 1; i < len(lines); i++ {
-		if strings.HasPrefix(lines[i], EndMarker(id)) {
+		if strings.HasPrefix(lines[i], endMarker(id)) {
 			end = i
 			break
 		}
 	}
-	p := RunParse{Code: -1, Start: start >= 0, End: end >= 0}
+	p := runParse{Code: -1, Start: start >= 0, End: end >= 0}
 	if end < 0 {
 		p.Output = Text(TrimBlank(lines[start+1:]))
 		return p
 	}
-	f := strings.Fields(strings.TrimPrefix(lines[end], EndMarker(id)))
+	f := strings.Fields(strings.TrimPrefix(lines[end], endMarker(id)))
 	if len(f) > 0 {
 		if n, err := strconv.Atoi(f[0]); err == nil {
 			p.Code = n

@@ -17,8 +17,8 @@ func TestTargets(t *testing.T) {
 		if got := Target(tc.in); got != tc.pane {
 			t.Errorf("Target(%q) = %q, want %q", tc.in, got, tc.pane)
 		}
-		if got := SessionTarget(tc.in); got != tc.session {
-			t.Errorf("SessionTarget(%q) = %q, want %q", tc.in, got, tc.session)
+		if got := sessionTarget(tc.in); got != tc.session {
+			t.Errorf("sessionTarget(%q) = %q, want %q", tc.in, got, tc.session)
 		}
 	}
 }
@@ -51,8 +51,8 @@ func TestArg(t *testing.T) {
 		{"a;b", "a;b"},
 		{"", ""},
 	} {
-		if got := Arg(tc.in); got != tc.want {
-			t.Errorf("Arg(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := arg(tc.in); got != tc.want {
+			t.Errorf("arg(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -122,14 +122,14 @@ func TestSendArgs(t *testing.T) {
 		{"trailing \\;", LiteralArgs("=s:", `find . -exec true {} \;`), []string{"send-keys", "-t", "=s:", "-l", "--", `find . -exec true {} \\;`}},
 		{"a key name is text", LiteralArgs("=s:", "Enter"), []string{"send-keys", "-t", "=s:", "-l", "--", "Enter"}},
 		{"leading dash", LiteralArgs("%3", "-la"), []string{"send-keys", "-t", "%3", "-l", "--", "-la"}},
-		{"paste", PasteArgs("=s:", "db-1"), []string{"load-buffer", "-b", "db-1", "-", ";", "paste-buffer", "-p", "-d", "-b", "db-1", "-t", "=s:"}},
-		{"enter", EnterArgs("=s:"), []string{"send-keys", "-t", "=s:", "--", "Enter"}},
+		{"paste", pasteArgs("=s:", "db-1"), []string{"load-buffer", "-b", "db-1", "-", ";", "paste-buffer", "-p", "-d", "-b", "db-1", "-t", "=s:"}},
+		{"enter", enterArgs("=s:"), []string{"send-keys", "-t", "=s:", "--", "Enter"}},
 		{"keys", KeysArgs("=s:", 0, "C-c", "Escape", "Up"), []string{"send-keys", "-t", "=s:", "--", "C-c", "Escape", "Up"}},
 		{"keys repeated", KeysArgs("=s:", 3, "Tab"), []string{"send-keys", "-t", "=s:", "-N", "3", "--", "Tab"}},
 		{"key ;", KeysArgs("=s:", 1, ";"), []string{"send-keys", "-t", "=s:", "--", `\;`}},
-		{"kill", KillArgs("s"), []string{"kill-session", "-t", "=s"}},
-		{"kill pane id", KillArgs("%4"), []string{"kill-session", "-t", "%4"}},
-		{"ls", ListArgs(), []string{"run-shell", "true", ";", "list-panes", "-a", "-F", listFormat}},
+		{"kill", killArgs("s"), []string{"kill-session", "-t", "=s"}},
+		{"kill pane id", killArgs("%4"), []string{"kill-session", "-t", "%4"}},
+		{"ls", listArgs(), []string{"run-shell", "true", ";", "list-panes", "-a", "-F", listFormat}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, tc.got); diff != "" {
@@ -145,8 +145,8 @@ func TestNeedsPaste(t *testing.T) {
 		want bool
 	}{
 		{"ls", false},
-		{strings.Repeat("x", PasteThreshold), false},
-		{strings.Repeat("x", PasteThreshold+1), true},
+		{strings.Repeat("x", pasteThreshold), false},
+		{strings.Repeat("x", pasteThreshold+1), true},
 		{"a\nb", true},
 		{"a\r", true},
 		{"", false},
@@ -169,8 +169,8 @@ func TestCaptureArgs(t *testing.T) {
 		{"rows", CaptureOptions{Rows: true}, []string{"capture-pane", "-p", "-t", "=s:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, CaptureArgs("=s:", tc.o)); diff != "" {
-				t.Errorf("CaptureArgs (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, captureArgs("=s:", tc.o)); diff != "" {
+				t.Errorf("captureArgs (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func TestRunArgs(t *testing.T) {
 		"set-hook", "-p", "-t", "=s:", "pane-died", "wait-for -S db-7", ";",
 		"load-buffer", "-b", "db-7", "-", ";",
 		"if-shell", "-F", "-t", "=s:",
-		"#{&&:#{!=:#{pane_dead},1},#{m/r:" + ShellPattern + ",#{pane_current_command}}}",
+		"#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}",
 		"paste-buffer -p -d -b db-7 -t =s: ; send-keys -t =s: Enter",
 		"display-message -p -t =s: 'dockerbridge-busy: #{pane_dead} #{pane_current_command}' ; delete-buffer -b db-7 ; wait-for -S db-7", ";",
 		"wait-for", "db-7", ";",
@@ -195,27 +195,27 @@ func TestRunArgs(t *testing.T) {
 		"display-message", "-p", "-t", "=s:", screenFormat, ";",
 		"capture-pane", "-p", "-t", "=s:", "-J", "-S", "-2000",
 	}
-	if diff := cmp.Diff(want, RunArgs("=s:", "db-7", 2000)); diff != "" {
-		t.Errorf("RunArgs (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, runArgs("=s:", "db-7", 2000)); diff != "" {
+		t.Errorf("runArgs (-want +got):\n%s", diff)
 	}
 }
 
 func TestRunScript(t *testing.T) {
-	got := RunScript("echo 'a';", "db-7", SignalCommand("", "dockerbridge", "db-7"))
+	got := markerScript("echo 'a';", "db-7", signalCommand("", "dockerbridge", "db-7"))
 	want := ` printf '%s-%s\n' DBS db-7` +
 		`; __db_t=$(trap -p EXIT 2>/dev/null); trap '__db_rc=$?; printf '\''\n%s-%s %s exit\n'\'' DBE db-7 "$__db_rc"; (tmux -L dockerbridge wait-for -S db-7 &)' EXIT` +
 		`; command eval 'echo '\''a'\'';'` +
 		`; __db_rc=$?; case ${BASH_VERSION-}$(trap -p EXIT 2>/dev/null) in '' | *'DBE db-7'*) eval "${__db_t:-trap - EXIT}";; esac` +
 		`; printf '\n%s-%s %s\n' DBE db-7 "$__db_rc"; (tmux -L dockerbridge wait-for -S db-7 &)`
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("RunScript (-want +got):\n%s", diff)
+		t.Errorf("markerScript (-want +got):\n%s", diff)
 	}
 	// The markers must never appear in the echo of the typed line.
-	if strings.Contains(got, StartMarker("db-7")) || strings.Contains(got, strings.TrimSpace(EndMarker("db-7"))) {
+	if strings.Contains(got, startMarker("db-7")) || strings.Contains(got, strings.TrimSpace(endMarker("db-7"))) {
 		t.Errorf("the script contains its own markers: %s", got)
 	}
-	if got := SignalCommand("/opt/my tmux", "s", "db-1"); got != `('/opt/my tmux' -L s wait-for -S db-1 &)` {
-		t.Errorf("SignalCommand = %s", got)
+	if got := signalCommand("/opt/my tmux", "s", "db-1"); got != `('/opt/my tmux' -L s wait-for -S db-1 &)` {
+		t.Errorf("signalCommand = %s", got)
 	}
 }
 
@@ -238,20 +238,20 @@ func TestParseRun(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		lines []string
-		want  RunParse
+		want  runParse
 	}{
-		{"output with a final newline", []string{echo, "DBS-db-1", "a", "b", "", "DBE-db-1 0", "$ "}, RunParse{"a\nb\n", 0, true, true, false}},
-		{"output without a final newline", []string{echo, "DBS-db-1", "abc", "DBE-db-1 3", "$ "}, RunParse{"abc", 3, true, true, false}},
-		{"no output", []string{echo, "DBS-db-1", "", "DBE-db-1 0", "$"}, RunParse{"", 0, true, true, false}},
-		{"an earlier run's markers are not this one's", []string{"DBS-db-0", "old", "", "DBE-db-0 0", "DBS-db-1", "new", "", "DBE-db-1 1"}, RunParse{"new\n", 1, true, true, false}},
-		{"still running", []string{echo, "DBS-db-1", "partial", "", ""}, RunParse{"partial\n", -1, true, false, false}},
-		{"start scrolled away", []string{"tail", "", "DBE-db-1 0"}, RunParse{"tail\n", 0, false, true, false}},
-		{"trailing spaces are output", []string{"DBS-db-1", "a  ", "", "DBE-db-1 0"}, RunParse{"a  \n", 0, true, true, false}},
-		{"the command ended the shell", []string{"DBS-db-1", "exit", "", "DBE-db-1 4 exit", "Pane is dead"}, RunParse{"exit\n", 4, true, true, true}},
+		{"output with a final newline", []string{echo, "DBS-db-1", "a", "b", "", "DBE-db-1 0", "$ "}, runParse{"a\nb\n", 0, true, true, false}},
+		{"output without a final newline", []string{echo, "DBS-db-1", "abc", "DBE-db-1 3", "$ "}, runParse{"abc", 3, true, true, false}},
+		{"no output", []string{echo, "DBS-db-1", "", "DBE-db-1 0", "$"}, runParse{"", 0, true, true, false}},
+		{"an earlier run's markers are not this one's", []string{"DBS-db-0", "old", "", "DBE-db-0 0", "DBS-db-1", "new", "", "DBE-db-1 1"}, runParse{"new\n", 1, true, true, false}},
+		{"still running", []string{echo, "DBS-db-1", "partial", "", ""}, runParse{"partial\n", -1, true, false, false}},
+		{"start scrolled away", []string{"tail", "", "DBE-db-1 0"}, runParse{"tail\n", 0, false, true, false}},
+		{"trailing spaces are output", []string{"DBS-db-1", "a  ", "", "DBE-db-1 0"}, runParse{"a  \n", 0, true, true, false}},
+		{"the command ended the shell", []string{"DBS-db-1", "exit", "", "DBE-db-1 4 exit", "Pane is dead"}, runParse{"exit\n", 4, true, true, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, ParseRun(tc.lines, "db-1")); diff != "" {
-				t.Errorf("ParseRun (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, parseRun(tc.lines, "db-1")); diff != "" {
+				t.Errorf("parseRun (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -284,7 +284,7 @@ func TestParseScreen(t *testing.T) {
 
 func TestParseList(t *testing.T) {
 	seven := 7
-	got, err := ParseList("a\t%0\t100\t0\t\t200x50\tbash\nb\t%1\t101\t1\t7\t80x24\tpython3\n")
+	got, err := parseList("a\t%0\t100\t0\t\t200x50\tbash\nb\t%1\t101\t1\t7\t80x24\tpython3\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,13 +293,13 @@ func TestParseList(t *testing.T) {
 		{Name: "b", PaneID: "%1", PID: 101, Dead: true, ExitStatus: &seven, Size: "80x24", Command: "python3"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseList (-want +got):\n%s", diff)
+		t.Errorf("parseList (-want +got):\n%s", diff)
 	}
-	if got, err := ParseList(""); err != nil || len(got) != 0 || got == nil {
-		t.Errorf("ParseList(\"\") = %#v, %v; want an empty list", got, err)
+	if got, err := parseList(""); err != nil || len(got) != 0 || got == nil {
+		t.Errorf("parseList(\"\") = %#v, %v; want an empty list", got, err)
 	}
-	if _, err := ParseList("a\t%0\n"); err == nil {
-		t.Error("ParseList accepts a short line")
+	if _, err := parseList("a\t%0\n"); err == nil {
+		t.Error("parseList accepts a short line")
 	}
 }
 
@@ -337,13 +337,13 @@ func TestAtPrompt(t *testing.T) {
 		{"wide runes before the cursor", screen("bash", 6, 0, "日本 $ "), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := AtPrompt(tc.snap, DefaultPrompt); got != tc.want {
-				t.Errorf("AtPrompt = %v, want %v", got, tc.want)
+			if got := atPrompt(tc.snap, DefaultPrompt); got != tc.want {
+				t.Errorf("atPrompt = %v, want %v", got, tc.want)
 			}
 		})
 	}
 	custom := regexp.MustCompile(`>>> $`)
-	if !AtPrompt(Screen{CursorX: 4, Command: "sh", Lines: []string{">>> "}}, custom) {
+	if !atPrompt(Screen{CursorX: 4, Command: "sh", Lines: []string{">>> "}}, custom) {
 		t.Error("a custom prompt pattern is not used")
 	}
 }
@@ -379,7 +379,7 @@ func TestVerbOf(t *testing.T) {
 	}{
 		{[]string{"capture-pane", "-p"}, "capture-pane"},
 		{NewArgs(NewOptions{Name: "s"}), "new-session"},
-		{RunArgs("=s:", "db-1", 10), "load-buffer"},
+		{runArgs("=s:", "db-1", 10), "load-buffer"},
 		{[]string{"set-option", "-g", "x", "y"}, "set-option"},
 		{nil, "tmux"},
 	} {

@@ -215,15 +215,15 @@ func FuzzShellQuote(f *testing.F) {
 		if err != nil || rest != "" || word != s {
 			t.Fatalf("ShellQuote(%q) = %q reads as word %q then %q (%v)", s, q, word, rest, err)
 		}
-		line := RunScript(s, "db-0123456789abcdef", "tmux -L x wait-for -S db-0123456789abcdef")
+		line := markerScript(s, "db-0123456789abcdef", "tmux -L x wait-for -S db-0123456789abcdef")
 		const lead = "; command eval "
 		i := strings.Index(line, lead)
 		if i < 0 {
-			t.Fatalf("RunScript: no eval in %q", line)
+			t.Fatalf("markerScript: no eval in %q", line)
 		}
 		word, rest, err = shellWord(line[i+len(lead):])
 		if err != nil || word != s || !strings.HasPrefix(rest, "; __db_rc=$?;") {
-			t.Errorf("RunScript(%q): the command reads as %q, then %q (%v)", s, word, rest, err)
+			t.Errorf("markerScript(%q): the command reads as %q, then %q (%v)", s, word, rest, err)
 		}
 	})
 }

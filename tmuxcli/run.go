@@ -45,7 +45,7 @@ type RunResult struct {
 // wait-for channel of its own, in one tmux invocation (see runHookArgs). At
 // a bash with the hook (every session tmux new makes) only the command is
 // typed, so the screen shows the command and its output as a person would
-// have seen them; at another shell the run script (RunScript) is typed. On a
+// have seen them; at another shell the run script (markerScript) is typed. On a
 // timeout the command keeps running; the result then has status "timeout",
 // exit code -1 and the output so far. A pane that is not at a shell gets
 // nothing typed into it and the error wraps ErrNotShell.
@@ -62,12 +62,12 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	}
 	t, id := Target(name), s.id()
 	res := RunResult{ExitCode: -1, Channel: id}
-	script := RunScript(command, id, SignalCommand(s.Bin, s.socket(), id))
+	script := markerScript(command, id, signalCommand(s.Bin, s.socket(), id))
 	// A final line break would sit in the line being edited: Enter ends it.
 	typed := strings.TrimRight(command, "\n")
 	stdin, args := strings.NewReader(typed), runHookArgs(t, id, s.id(), script, scroll)
 	if len(script) > maxScriptArg || !hookable(typed) {
-		stdin, args = strings.NewReader(script), RunArgs(t, id, scroll)
+		stdin, args = strings.NewReader(script), runArgs(t, id, scroll)
 	}
 	start := time.Now()
 	// The call waits on the channel until the command ends: it blocks.
@@ -79,7 +79,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 		if cerr != nil {
 			return res, sessionErr(name, cerr)
 		}
-		if p := ParseRun(snap.Lines, id); p.Start {
+		if p := parseRun(snap.Lines, id); p.Start {
 			res.Output = p.Output
 		} else {
 			res.Output, _ = parseTyped(snap.Lines, "", typed, false)
@@ -89,7 +89,7 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	if err != nil {
 		return res, sessionErr(name, err)
 	}
-	if line, ok := strings.CutPrefix(out, BusyMarker); ok {
+	if line, ok := strings.CutPrefix(out, busyMarker); ok {
 		line, _, _ = strings.Cut(line, "\n")
 		dead, cmd, _ := strings.Cut(strings.TrimSpace(line), " ")
 		if dead == "1" {
@@ -108,14 +108,14 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	if hook.Typed == "hook" {
 		return s.finishHooked(ctx, name, typed, hook, snap, res)
 	}
-	p := ParseRun(snap.Lines, id)
+	p := parseRun(snap.Lines, id)
 	if !p.Start {
 		// The output is longer than the first capture: take it all.
 		all, err := s.look(ctx, t, CaptureOptions{All: true}, 0)
 		if err != nil {
 			return res, sessionErr(name, err)
 		}
-		snap, p = all, ParseRun(all.Lines, id)
+		snap, p = all, parseRun(all.Lines, id)
 		res.Truncated = !p.Start
 	}
 	output, code := p.Output, p.Code
@@ -160,7 +160,7 @@ func (s *Server) finishHooked(ctx context.Context, name, typed string, hook hook
 	case hook.Exited:
 		res.ShellExited = true
 		if !snap.Dead {
-			// As RunScript's trap: return once the pane is dead.
+			// As markerScript's trap: return once the pane is dead.
 			s.awaitDead(ctx, t, 5*time.Second)
 		}
 	case snap.Dead:

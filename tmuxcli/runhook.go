@@ -33,7 +33,7 @@ func dropComments(script string) string {
 // hook) where nothing was typed yet; untypedCond, nothing was typed.
 const (
 	hookCond    = "#{&&:#{!=:#{pane_dead},1},#{&&:#{==:#{@db_hook},1},#{m/r:^-?bash$,#{pane_current_command}}}}"
-	scriptCond  = "#{&&:#{==:#{@db_typed},},#{&&:#{!=:#{pane_dead},1},#{m/r:" + ShellPattern + ",#{pane_current_command}}}}"
+	scriptCond  = "#{&&:#{==:#{@db_typed},},#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}}"
 	untypedCond = "#{==:#{@db_typed},}"
 )
 
@@ -42,7 +42,7 @@ const hookMark = "dockerbridge-run:"
 
 // maxScriptArg bounds the run script runHookArgs passes as an argument (the
 // kernel takes at most 128 KiB in one); a longer command goes through
-// RunArgs, on stdin.
+// runArgs, on stdin.
 const maxScriptArg = 96 << 10
 
 // runHookArgs is the one invocation that runs a command, piped to stdin,
@@ -53,12 +53,12 @@ const maxScriptArg = 96 << 10
 //     pressed: the claim key takes the channel into the line being edited,
 //     and the hook signals it at the prompt after that line, with the exit
 //     status in @db_rc (see scripts/hook.bash);
-//   - at another shell (scriptCond), script (RunScript's, in buffer id2) is
-//     typed instead, as RunArgs does;
-//   - otherwise (untypedCond) nothing is typed, and BusyMarker's line says
+//   - at another shell (scriptCond), script (markerScript's, in buffer id2) is
+//     typed instead, as runArgs does;
+//   - otherwise (untypedCond) nothing is typed, and busyMarker's line says
 //     why.
 //
-// @db_typed says which happened. Then, as in RunArgs: the pane-died hook,
+// @db_typed says which happened. Then, as in runArgs: the pane-died hook,
 // the wait on the channel, the pane's options, state and capture.
 func runHookArgs(target, id, id2, script string, scrollback int) []string {
 	typeHook := fmt.Sprintf("set-option -p -t %s @db_typed hook ; set-option -p -t %s @db_run %s ; delete-buffer -b %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s %s Enter",
@@ -66,13 +66,13 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 	typeScript := fmt.Sprintf("set-option -p -t %s @db_typed script ; delete-buffer -b %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter",
 		target, id, id2, target, target)
 	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; delete-buffer -b %s ; wait-for -S %s",
-		target, BusyMarker, id, id2, id)
+		target, busyMarker, id, id2, id)
 	a := []string{
 		"set-hook", "-p", "-t", target, "pane-died", "wait-for -S " + id, ";",
 		"set-option", "-p", "-u", "-t", target, "@db_typed", ";",
 		"set-option", "-p", "-u", "-t", target, "@db_exit", ";",
 		"load-buffer", "-b", id, "-", ";",
-		"set-buffer", "-b", id2, Arg(script), ";",
+		"set-buffer", "-b", id2, arg(script), ";",
 		"if-shell", "-F", "-t", target, hookCond, typeHook, ";",
 		"if-shell", "-F", "-t", target, scriptCond, typeScript, ";",
 		"if-shell", "-F", "-t", target, untypedCond, busy, ";",

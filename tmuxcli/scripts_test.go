@@ -71,7 +71,7 @@ func TestLogScript(t *testing.T) {
 	}
 }
 
-// RunScript fills every placeholder of run.bash and run-exit.bash, and
+// markerScript fills every placeholder of run.bash and run-exit.bash, and
 // makes one line of them: the shell must read it whole before it runs any.
 func TestRunScriptFillsTheTemplate(t *testing.T) {
 	placeholder := regexp.MustCompile(`@[A-Z_]+@`)
@@ -81,9 +81,9 @@ func TestRunScriptFillsTheTemplate(t *testing.T) {
 		}
 	}
 	// A command that names a placeholder keeps it: it is not a template.
-	line := RunScript("echo @ID@ @SIGNAL@", "db-7", "sig")
+	line := markerScript("echo @ID@ @SIGNAL@", "db-7", "sig")
 	if strings.Contains(line, "\n") {
-		t.Errorf("RunScript is more than one line: %q", line)
+		t.Errorf("markerScript is more than one line: %q", line)
 	}
 	if got := placeholder.FindAllString(line, -1); !slices.Equal(got, []string{"@ID@", "@SIGNAL@"}) {
 		t.Errorf("placeholders left in %q: %q", line, got)
@@ -91,13 +91,13 @@ func TestRunScriptFillsTheTemplate(t *testing.T) {
 	if !strings.Contains(line, "command eval 'echo @ID@ @SIGNAL@'") {
 		t.Errorf("the command is not one quoted word after command eval: %q", line)
 	}
-	// The markers the shell prints are the ones RunParse looks for.
+	// The markers the shell prints are the ones runParse looks for.
 	for _, m := range []string{"printf '%s-%s\\n' DBS db-7", "printf '\\n%s-%s %s\\n' DBE db-7"} {
 		if !strings.Contains(line, m) {
 			t.Errorf("no %q in %q", m, line)
 		}
 	}
-	if StartMarker("db-7") != "DBS-db-7" || EndMarker("db-7") != "DBE-db-7 " {
-		t.Errorf("the markers %q and %q are not what run.bash prints", StartMarker("db-7"), EndMarker("db-7"))
+	if startMarker("db-7") != "DBS-db-7" || endMarker("db-7") != "DBE-db-7 " {
+		t.Errorf("the markers %q and %q are not what run.bash prints", startMarker("db-7"), endMarker("db-7"))
 	}
 }

@@ -161,7 +161,7 @@ func newFake(t testing.TB, f *fakeRunner) *Server {
 		}
 	})
 	n := 0
-	return &Server{Runner: f, NewID: func() string { n++; return fmt.Sprintf("db-%d", n) }}
+	return &Server{Runner: f, ids: func() string { n++; return fmt.Sprintf("db-%d", n) }}
 }
 
 // state renders a screen reply.
@@ -170,7 +170,7 @@ func state(cmd string, x, y int, screen ...string) string {
 }
 
 func TestSendChoosesLiteralOrPaste(t *testing.T) {
-	big := strings.Repeat("x", PasteThreshold+1)
+	big := strings.Repeat("x", pasteThreshold+1)
 	for _, tc := range []struct {
 		name  string
 		text  string
@@ -181,7 +181,7 @@ func TestSendChoosesLiteralOrPaste(t *testing.T) {
 		{
 			name: "one short line: typed, then Enter on its own",
 			text: "ls;",
-			want: [][]string{LiteralArgs("=s:", "ls;"), EnterArgs("=s:")},
+			want: [][]string{LiteralArgs("=s:", "ls;"), enterArgs("=s:")},
 		},
 		{
 			name: "no enter",
@@ -192,19 +192,19 @@ func TestSendChoosesLiteralOrPaste(t *testing.T) {
 		{
 			name:  "several lines: pasted",
 			text:  "a\nb\n",
-			want:  [][]string{PasteArgs("=s:", "db-1"), EnterArgs("=s:")},
+			want:  [][]string{pasteArgs("=s:", "db-1"), enterArgs("=s:")},
 			stdin: "a\nb\n",
 		},
 		{
 			name:  "long: pasted",
 			text:  big,
 			o:     SendOptions{NoEnter: true},
-			want:  [][]string{PasteArgs("=s:", "db-1")},
+			want:  [][]string{pasteArgs("=s:", "db-1")},
 			stdin: big,
 		},
 		{
 			name: "nothing but Enter",
-			want: [][]string{EnterArgs("=s:")},
+			want: [][]string{enterArgs("=s:")},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,7 +339,7 @@ func TestRunParsesItsOwnChannel(t *testing.T) {
 	}
 	// The command is piped as it is; the script, for a shell without the
 	// hook, goes in a second buffer.
-	script := RunScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)")
+	script := markerScript("echo hi; exit 3", "db-1", "(tmux -L dockerbridge wait-for -S db-1 &)")
 	if diff := cmp.Diff([][]string{runHookArgs("=s:", "db-1", "db-2", script, DefaultScrollback)}, f.argv()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
@@ -380,7 +380,7 @@ func TestRunLongOutputTakesEverything(t *testing.T) {
 
 func TestRunBusyTypesNothing(t *testing.T) {
 	f := &fakeRunner{reply: func(int, call) (string, string, int) {
-		return BusyMarker + " 0 vim\n" + state("vim", 0, 0, "~"), "", 0
+		return busyMarker + " 0 vim\n" + state("vim", 0, 0, "~"), "", 0
 	}}
 	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
 	if !errors.Is(err, ErrNotShell) || !strings.Contains(err.Error(), "is running vim") {
@@ -611,7 +611,7 @@ func TestNewWaitsForTheDeadStatus(t *testing.T) {
 	}
 }
 
-// TestRunScriptInRealShells runs the script RunScript builds through bash
+// TestRunScriptInRealShells runs the script markerScript builds through bash
 // and sh (no tmux: the signal is an echo) for the shapes of command that
 // break other controllers.
 func TestRunScriptInRealShells(t *testing.T) {
@@ -640,7 +640,7 @@ func TestRunScriptInRealShells(t *testing.T) {
 			{"unclosed quote", `echo "oops`, "", 2, false},
 		} {
 			t.Run(sh+"/"+tc.name, func(t *testing.T) {
-				script := RunScript(tc.command, "db-x", "echo SIGNALLED") + "\n"
+				script := markerScript(tc.command, "db-x", "echo SIGNALLED") + "\n"
 				cmd := exec.Command(sh)
 				cmd.Stdin = strings.NewReader(script)
 				b, _ := cmd.CombinedOutput()
@@ -654,7 +654,7 @@ func TestRunScriptInRealShells(t *testing.T) {
 					t.Errorf("the command's own EXIT trap ran at exit: %v; output:\n%s", ownTrap, got)
 				}
 				lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-				p := ParseRun(lines, "db-x")
+				p := parseRun(lines, "db-x")
 				if !p.Start || !p.End {
 					t.Fatalf("markers missing; output:\n%s", got)
 				}
@@ -672,8 +672,8 @@ func TestRunScriptInRealShells(t *testing.T) {
 
 func TestWatchArgs(t *testing.T) {
 	want := []string{"bash", "-c", watchScript, "dockerbridge-watch", "0.25", "tmux", "-u", "ls"}
-	if diff := cmp.Diff(want, WatchArgs(250*time.Millisecond, []string{"tmux", "-u", "ls"})); diff != "" {
-		t.Errorf("WatchArgs (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, watchArgs(250*time.Millisecond, []string{"tmux", "-u", "ls"})); diff != "" {
+		t.Errorf("watchArgs (-want +got):\n%s", diff)
 	}
 }
 

@@ -102,7 +102,7 @@ func (s *Server) Send(ctx context.Context, name, text string, o SendOptions) err
 	if text != "" {
 		var err error
 		if NeedsPaste(text) {
-			_, err = s.call(ctx, s.bulkTimeout(len(text)), strings.NewReader(text), PasteArgs(t, s.id()))
+			_, err = s.call(ctx, s.bulkTimeout(len(text)), strings.NewReader(text), pasteArgs(t, s.id()))
 		} else {
 			_, err = s.call(ctx, 0, nil, LiteralArgs(t, text))
 		}
@@ -119,7 +119,7 @@ func (s *Server) Send(ctx context.Context, name, text string, o SendOptions) err
 		}
 	}
 	if !o.VerifyEnter {
-		_, err := s.call(ctx, 0, nil, EnterArgs(t))
+		_, err := s.call(ctx, 0, nil, enterArgs(t))
 		return sessionErr(name, err)
 	}
 	return s.verifiedEnter(ctx, name, t, text)
@@ -140,7 +140,7 @@ func (s *Server) verifiedEnter(ctx context.Context, name, t, text string) error 
 	tail := inputTail(text)
 	for attempt := 0; ; attempt++ {
 		args := append(ScreenArgs(t, CaptureOptions{}), ";")
-		out, err := s.call(ctx, 0, nil, append(args, EnterArgs(t)...))
+		out, err := s.call(ctx, 0, nil, append(args, enterArgs(t)...))
 		if err != nil {
 			return sessionErr(name, err)
 		}
@@ -249,20 +249,20 @@ func (s *Server) Kill(ctx context.Context, name string) error {
 	if err := ValidateTarget(name); err != nil {
 		return err
 	}
-	_, err := s.call(ctx, 0, nil, KillArgs(name))
+	_, err := s.call(ctx, 0, nil, killArgs(name))
 	return sessionErr(name, err)
 }
 
 // List lists every pane of the server; no server is no panes.
 func (s *Server) List(ctx context.Context) ([]Pane, error) {
-	out, err := s.call(ctx, 0, nil, ListArgs())
+	out, err := s.call(ctx, 0, nil, listArgs())
 	if errors.Is(err, ErrNoSession) {
 		return []Pane{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return ParseList(out)
+	return parseList(out)
 }
 
 // Capture is a pane's text and where its cursor is.

@@ -64,9 +64,9 @@ type PaneState struct {
 	Tail string `json:"tail"`
 }
 
-// StateArgs is the argv of one state call: bash runs stateScript over the
+// stateArgs is the argv of one state call: bash runs stateScript over the
 // tmux argv (from Server.Argv) that prints the pane's line and its screen.
-func StateArgs(tmuxArgv []string) []string {
+func stateArgs(tmuxArgv []string) []string {
 	return append([]string{"bash", "-c", stateScript, "dockerbridge-state"}, tmuxArgv...)
 }
 
@@ -206,7 +206,7 @@ func (s *Server) readState(ctx context.Context, name string) (stateRaw, error) {
 	defer cancel()
 	var out bytes.Buffer
 	errb := dockercli.NewCapBuffer(16 << 10)
-	argv := StateArgs(s.Argv(stateTmuxArgs(t)...))
+	argv := stateArgs(s.Argv(stateTmuxArgs(t)...))
 	code, err := s.Runner.Run(cctx, dockercli.Cmd{Args: argv, Stdout: &out, Stderr: errb})
 	if err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {

@@ -19,7 +19,7 @@ import (
 
 func TestStateArgs(t *testing.T) {
 	s := &Server{Socket: "sock"}
-	got := StateArgs(s.Argv(stateTmuxArgs(Target("agent"))...))
+	got := stateArgs(s.Argv(stateTmuxArgs(Target("agent"))...))
 	want := []string{"bash", "-c", stateScript, "dockerbridge-state",
 		"tmux", "-u", "-f", "/dev/null", "-L", "sock",
 		"if-shell", "-F", "-t", "=agent:", "#{pane_dead}", "run-shell true", ";",
@@ -118,7 +118,7 @@ func TestStateScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	code, err := dockercli.OSRunner{}.Run(context.Background(), dockercli.Cmd{Args: StateArgs([]string{fake}), Stdout: &out, Stderr: &errb})
+	code, err := dockercli.OSRunner{}.Run(context.Background(), dockercli.Cmd{Args: stateArgs([]string{fake}), Stdout: &out, Stderr: &errb})
 	if err != nil || code != 0 {
 		t.Fatalf("script: code %d, err %v, out %q, stderr %q", code, err, out.String(), errb.String())
 	}
@@ -141,7 +141,7 @@ func TestStateScript(t *testing.T) {
 
 	out.Reset()
 	errb.Reset()
-	code, err = dockercli.OSRunner{}.Run(context.Background(), dockercli.Cmd{Args: StateArgs([]string{filepath.Join(dir, "nosuch")}), Stdout: &out, Stderr: &errb})
+	code, err = dockercli.OSRunner{}.Run(context.Background(), dockercli.Cmd{Args: stateArgs([]string{filepath.Join(dir, "nosuch")}), Stdout: &out, Stderr: &errb})
 	if err != nil || code != 127 || !strings.HasPrefix(errb.String(), "dockerbridge-missing ") {
 		t.Errorf("missing tmux: code %d, err %v, stderr %q", code, err, errb.String())
 	}

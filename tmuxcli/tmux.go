@@ -37,9 +37,9 @@ type Server struct {
 	// LogDir is where sessions started with a transcript record it
 	// (TranscriptPath); "" means no transcripts.
 	LogDir string
-	// NewID names buffers and wait-for channels; nil means a random
+	// ids names buffers and wait-for channels; nil means a random
 	// "db-<16 hex>" each time. Tests set it to get stable names.
-	NewID func() string
+	ids func() string
 }
 
 // Errors a caller branches on.
@@ -201,16 +201,16 @@ func verbOf(args []string) string {
 }
 
 func (s *Server) id() string {
-	if s.NewID != nil {
-		return s.NewID()
+	if s.ids != nil {
+		return s.ids()
 	}
-	return NewID()
+	return newID()
 }
 
-// NewID returns a fresh name for a buffer or a wait-for channel. It is random,
+// newID returns a fresh name for a buffer or a wait-for channel. It is random,
 // so that a signal left over from an earlier command, or another caller's,
 // can never end a later wait.
-func NewID() string {
+func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "db-" + hex.EncodeToString(b[:])

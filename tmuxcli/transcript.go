@@ -26,17 +26,17 @@ const DefaultTranscriptMax = 8 << 20
 // ErrNoTranscript: the session was not started with a transcript.
 var ErrNoTranscript = errors.New("no transcript")
 
-// PipeCommand is the shell command pipe-pane runs to record a pane into
+// pipeCommand is the shell command pipe-pane runs to record a pane into
 // path, rotated at max bytes. tmux runs it with sh -c.
-func PipeCommand(path string, max int64) string {
+func pipeCommand(path string, max int64) string {
 	return "exec bash -c " + ShellQuote(transcriptScript) + " dockerbridge-transcript " +
 		ShellQuote(path) + " " + strconv.FormatInt(max, 10)
 }
 
-// PipeArgs starts recording target's output into path (-o: only if the
+// pipeArgs starts recording target's output into path (-o: only if the
 // pane is not recorded already).
-func PipeArgs(target, path string, max int64) []string {
-	return []string{"pipe-pane", "-o", "-t", target, Arg(PipeCommand(path, max))}
+func pipeArgs(target, path string, max int64) []string {
+	return []string{"pipe-pane", "-o", "-t", target, arg(pipeCommand(path, max))}
 }
 
 // TranscriptPath is where session name of this server records its output:

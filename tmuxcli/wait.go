@@ -66,7 +66,7 @@ func (s *Server) Watch(ctx context.Context, name string, o WaitOptions, co Captu
 
 // poll hands screens of target to check until check says done, the
 // timeout passes (OK false, no error), the pane dies, or a call fails.
-// Screens come from one watcher process (see WatchArgs), so a whole wait
+// Screens come from one watcher process (see watchArgs), so a whole wait
 // costs one docker exec; where bash is missing it falls back to one call
 // per interval.
 func (s *Server) poll(ctx context.Context, name string, o WaitOptions, co CaptureOptions, check func(Screen, time.Time) (bool, string)) (WaitResult, error) {
@@ -238,7 +238,7 @@ func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (Wai
 	var prevOK, confirmed bool
 	return s.poll(ctx, name, o, CaptureOptions{Rows: true}, func(snap Screen, _ time.Time) (bool, string) {
 		h := snap.hash(nil)
-		ok := AtPrompt(snap, prompt)
+		ok := atPrompt(snap, prompt)
 		settled := ok && prevOK && h == prev
 		prev, prevOK = h, ok
 		switch {
@@ -246,16 +246,16 @@ func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (Wai
 			confirmed = false
 			return false, ""
 		case confirmed:
-			return true, PromptLine(snap)
+			return true, promptLine(snap)
 		}
 		raw, err := s.readState(ctx, name)
 		if err != nil {
-			return true, PromptLine(snap)
+			return true, promptLine(snap)
 		}
 		reading, known := readingTerminal(raw)
 		switch {
 		case !known:
-			return true, PromptLine(snap)
+			return true, promptLine(snap)
 		case reading:
 			confirmed = true
 		default:
@@ -267,7 +267,7 @@ func (s *Server) WaitShell(ctx context.Context, name string, o WaitOptions) (Wai
 }
 
 var shellRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(ShellPattern)
+	return regexp.MustCompile(shellPattern)
 })
 
 // IsShell reports whether a pane's foreground command is a shell.
@@ -275,9 +275,9 @@ func IsShell(command string) bool {
 	return shellRE().MatchString(command)
 }
 
-// AtPrompt reports whether snap (captured with Rows) shows a shell waiting at
+// atPrompt reports whether snap (captured with Rows) shows a shell waiting at
 // a prompt.
-func AtPrompt(snap Screen, prompt *regexp.Regexp) bool {
+func atPrompt(snap Screen, prompt *regexp.Regexp) bool {
 	if snap.Dead || snap.Alternate || !IsShell(snap.Command) {
 		return false
 	}
@@ -292,8 +292,8 @@ func AtPrompt(snap Screen, prompt *regexp.Regexp) bool {
 	return prompt.MatchString(before)
 }
 
-// PromptLine is the cursor's line.
-func PromptLine(snap Screen) string {
+// promptLine is the cursor's line.
+func promptLine(snap Screen) string {
 	if snap.CursorY < 0 || snap.CursorY >= len(snap.Lines) {
 		return ""
 	}

@@ -28,11 +28,11 @@ var watchScript string
 // recordSep ends each screen in the watcher's output.
 const recordSep = "\x1e\n"
 
-// WatchArgs is the argv of a watcher that prints the screen argv every
+// watchArgs is the argv of a watcher that prints the screen argv every
 // interval. One process serves a whole wait: in a container, one docker
 // exec instead of one per look, and each look costs a tmux call in the
 // container rather than a docker exec round trip.
-func WatchArgs(interval time.Duration, screen []string) []string {
+func watchArgs(interval time.Duration, screen []string) []string {
 	iv := strconv.FormatFloat(interval.Seconds(), 'f', -1, 64)
 	return append([]string{"bash", "-c", watchScript, "dockerbridge-watch", iv}, screen...)
 }
@@ -74,7 +74,7 @@ func (s *Server) watch(ctx context.Context, t string, deadline time.Time, interv
 		release()
 	}()
 	errb := dockercli.NewCapBuffer(16 << 10)
-	argv := WatchArgs(interval, s.Argv(ScreenArgs(t, co)...))
+	argv := watchArgs(interval, s.Argv(ScreenArgs(t, co)...))
 	code, err := s.Runner.Run(wctx, dockercli.Cmd{Args: argv, Stdin: lifeline, Stdout: w, Stderr: errb})
 	w.mu.Lock()
 	defer w.mu.Unlock()

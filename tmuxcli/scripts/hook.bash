@@ -40,7 +40,7 @@ if [ -n "${TMUX_PANE-}" ]; then
   __db_p=${PS1@P}
   __db_p=${__db_p##*$'\n'}
   if [ -n "${__db_ch-}" ]; then
-    # In the background of a subshell, as RunScript's signal: were this
+    # In the background of a subshell, as markerScript's signal: were this
     # client the shell's foreground job, a run that follows at once could
     # find it there instead of the shell, and refuse to type.
     (tmux set-option -p -t "$TMUX_PANE" @db_rc "$__db_ch $__db_rc" \; set-option -p -t "$TMUX_PANE" @db_ps1 "$__db_p" \; wait-for -S "$__db_ch" >/dev/null 2>&1 &)

@@ -1,6 +1,6 @@
 # shellcheck shell=sh
-# The line tmux run types into the pane's shell (RunScript in args.go): any
-# POSIX shell, bash, dash or zsh, may read it. RunScript drops the comments,
+# The line tmux run types into the pane's shell (markerScript in args.go): any
+# POSIX shell, bash, dash or zsh, may read it. markerScript drops the comments,
 # joins the lines with "; " into one, and puts in the channel id for @ID@,
 # the command (one quoted word) for @COMMAND@, the shell command that
 # signals the channel for @SIGNAL@, and run-exit.bash, made one line the
