@@ -386,7 +386,7 @@ func runArgs(target, id string, scrollback int) []string {
 func markerScript(command, id, signal string) string {
 	onExit := strings.NewReplacer("@ID@", id, "@SIGNAL@", signal).Replace(runExitLine)
 	return " " + strings.NewReplacer(
-		"@ID@", id, "@SIGNAL@", signal, "@COMMAND@", ShellQuote(command), "@ON_EXIT@", ShellQuote(onExit),
+		"@ID@", id, "@SIGNAL@", signal, "@COMMAND@", typedQuote(command), "@ON_EXIT@", ShellQuote(onExit),
 	).Replace(runLine)
 }
 
@@ -422,6 +422,44 @@ func signalCommand(bin, socket, id string) string {
 		bin = "tmux"
 	}
 	return "(" + ShellQuote(bin) + " -L " + ShellQuote(socket) + " wait-for -S " + id + " &)"
+}
+
+// typable reports whether s can go through a terminal as it is. Any other
+// control character acts on the way, even inside a paste: C-c, C-z and C-\
+// are the terminal's signals, and ESC [201~ ends a bracketed paste, after
+// which the rest is taken as keys.
+func typable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// typedQuote is ShellQuote for a word that is typed into a terminal: one
+// that is not typable is spelled with printf's octal escapes, which any
+// POSIX shell expands back, so that only printable text is typed.
+func typedQuote(s string) string {
+	if typable(s) {
+		return ShellQuote(s)
+	}
+	var b strings.Builder
+	b.WriteString(`"$(printf '%b' '`)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\'':
+			b.WriteString(`'\''`)
+		case !typable(s[i : i+1]):
+			fmt.Fprintf(&b, `\0%03o`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteString(`')"`)
+	return b.String()
 }
 
 // ShellQuote quotes s as one POSIX shell word.

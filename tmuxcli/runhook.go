@@ -86,9 +86,10 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 // hookable reports whether command can be typed as it is at a shell with
 // the hook. A blank command has no line to claim; a last line ending in a
 // backslash would leave the claim and Enter to a continuation line. Both
-// get the marker script.
+// get the marker script, as does a command that is not typable: the script
+// spells its control characters out.
 func hookable(command string) bool {
-	return strings.TrimSpace(command) != "" && !strings.HasSuffix(command, `\`)
+	return strings.TrimSpace(command) != "" && !strings.HasSuffix(command, `\`) && typable(command)
 }
 
 // claimKeys is the key the hook binds to its claim (scripts/hook.bash), as
