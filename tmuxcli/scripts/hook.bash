@@ -30,8 +30,15 @@ if [ -n "${TMUX_PANE-}" ]; then
     [ -n "$(trap -p EXIT)" ] || trap '__db_rc=$?; history -a 2>/dev/null; [ -z "${__db_ch-}" ] || (tmux set-option -p -t "$TMUX_PANE" @db_rc "$__db_ch $__db_rc" \; set-option -p -t "$TMUX_PANE" @db_exit 1 \; wait-for -S "$__db_ch" >/dev/null 2>&1 &)' EXIT
   fi
   if [ -z "${__db_bound-}" ]; then
+    # The hook as the session got it, for the claim to put back in front of
+    # a PROMPT_COMMAND set anew since: no prompt would report a run else.
+    case ${PROMPT_COMMAND-} in '__db_rc=$?'*) __db_src=$PROMPT_COMMAND ;; esac
     __db_claim() {
       __db_ch=$(tmux display-message -p -t "$TMUX_PANE" '#{@db_run}' \; set-option -p -u -t "$TMUX_PANE" @db_run 2>/dev/null)
+      case ${PROMPT_COMMAND-} in
+        *"${__db_src-}"*) ;;
+        *) PROMPT_COMMAND=$__db_src${PROMPT_COMMAND:+$'\n'$PROMPT_COMMAND} ;;
+      esac
     }
     bind -m emacs -x '"\C-x\C-]": __db_claim' 2>/dev/null &&
       bind -m vi-insert -x '"\C-x\C-]": __db_claim' 2>/dev/null &&
