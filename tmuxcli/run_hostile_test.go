@@ -24,7 +24,7 @@ func TestControlCharactersAreNeverTyped(t *testing.T) {
 		if hookable(cmd) {
 			t.Errorf("%s: hookable(%q): typed as it is", name, cmd)
 		}
-		script := RunScript(cmd, "db-x", "echo SIGNALLED")
+		script := markerScript(cmd, "db-x", "echo SIGNALLED")
 		for i := 0; i < len(script); i++ {
 			if c := script[i]; c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
 				t.Errorf("%s: the run script types byte %#x: %q", name, c, script)
@@ -42,8 +42,8 @@ func TestControlCharactersRunAsWritten(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s -c %q: %v", sh, cmd, err)
 			}
-			got, _ := exec.Command(sh, "-c", RunScript(cmd, "db-x", "echo SIGNALLED")).CombinedOutput()
-			p := ParseRun(strings.Split(strings.TrimSuffix(string(got), "\n"), "\n"), "db-x")
+			got, _ := exec.Command(sh, "-c", markerScript(cmd, "db-x", "echo SIGNALLED")).CombinedOutput()
+			p := parseRun(strings.Split(strings.TrimSuffix(string(got), "\n"), "\n"), "db-x")
 			if !p.End || p.Code != 0 || p.Output != string(want) {
 				t.Errorf("%s/%s: output %q (code %d), want %q", sh, name, p.Output, p.Code, want)
 			}
