@@ -149,8 +149,10 @@ class Bench:
         self.wrap_log = os.path.join(self.tmp, "docker-calls.log")
         os.makedirs(self.wrap_dir, exist_ok=True)
         with open(os.path.join(self.wrap_dir, "docker"), "w") as f:
-            f.write("#!/bin/sh\n# Log the call, then run the real docker.\n"
-                    "printf '%%s\\n' \"$*\" >>%s\nexec %s \"$@\"\n" % (shlex.quote(self.wrap_log), shlex.quote(self.docker)))
+            # One line per call: the wrapper script in an exec's argv
+            # has line breaks of its own.
+            f.write("#!/bin/bash\n# Log the call, then run the real docker.\n"
+                    "printf '%%s\\n' \"${*//$'\\n'/ }\" >>%s\nexec %s \"$@\"\n" % (shlex.quote(self.wrap_log), shlex.quote(self.docker)))
         os.chmod(os.path.join(self.wrap_dir, "docker"), 0o755)
         self.wrapper = os.path.join(self.wrap_dir, "docker")
         # The timing wrapper waits for docker instead of becoming it, to log
@@ -160,7 +162,7 @@ class Bench:
         os.makedirs(self.time_dir, exist_ok=True)
         with open(os.path.join(self.time_dir, "docker"), "w") as f:
             f.write("#!/bin/bash\ns=$EPOCHREALTIME\n%s \"$@\"\nrc=$?\n"
-                    "printf '%%s %%s %%s %%s\\n' \"$s\" \"$EPOCHREALTIME\" \"$rc\" \"$*\" >>%s\nexit $rc\n"
+                    "printf '%%s %%s %%s %%s\\n' \"$s\" \"$EPOCHREALTIME\" \"$rc\" \"${*//$'\\n'/ }\" >>%s\nexit $rc\n"
                     % (shlex.quote(self.docker), shlex.quote(self.time_log)))
         os.chmod(os.path.join(self.time_dir, "docker"), 0o755)
         self.timer = os.path.join(self.time_dir, "docker")
