@@ -1667,7 +1667,10 @@ func (t *TmuxCmd) ProvideServer(ctx context.Context, a *app) (*tmuxcli.Server, e
 		if dir == "" {
 			dir = bridge.DefaultStateDir()
 		}
-		return &tmuxcli.Server{Runner: a.runner, Socket: string(t.Socket), LogDir: filepath.Join(dir, "transcripts")}, nil
+		// Bounded as the container's server is: by --timeout when it is
+		// shorter than a tmux call's own.
+		return &tmuxcli.Server{Runner: a.runner, Socket: string(t.Socket), LogDir: filepath.Join(dir, "transcripts"),
+			CallTimeout: min(tmuxcli.DefaultCallTimeout, a.g.Timeout.or(bridge.DefaultTimeout))}, nil
 	}
 	b, err := a.bridge(ctx)
 	if err != nil {
