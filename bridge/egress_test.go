@@ -363,6 +363,10 @@ func TestListSkipsProxies(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Name != "luzia-x" {
 		t.Fatalf("list %+v %v", list, err)
 	}
+	rows, err := StatusAll(t.Context(), b.docker, b.state)
+	if err != nil || len(rows) != 1 || rows[0].Name != "luzia-x" {
+		t.Fatalf("status --all %+v %v", rows, err)
+	}
 }
 
 func TestReapStopsProxies(t *testing.T) {

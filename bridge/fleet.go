@@ -468,7 +468,7 @@ func StatusAll(ctx context.Context, docker *dockercli.Client, state *State) ([]S
 	rows := []StatusRow{}
 	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) < 5 || f[0] == "" {
+		if len(f) < 5 || f[0] == "" || isProxyOf(f[0], f[1]) {
 			continue
 		}
 		r := StatusRow{Name: f[0], Project: f[1], State: f[2], Running: f[2] == "running", Status: f[3], Image: f[4]}
