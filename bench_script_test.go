@@ -35,11 +35,12 @@ var benchLayout = []struct {
 	{"tmux_wait_idle", []string{"delay", "polls_per_second"}},
 	{"scale", []string{"exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"}},
 	{"fleet", []string{"ps", "reap"}},
+	{"egress", []string{"http", "connect"}},
 }
 
 // pythonNA are the figures where the Python original has nothing to
 // compare, whether or not it is found.
-var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_state": true, "tmux_wait_idle": true, "scale": true, "fleet": true}
+var pythonNA = map[string]bool{"overhead": true, "tmux_run": true, "tmux_state": true, "tmux_wait_idle": true, "scale": true, "fleet": true, "egress": true}
 
 // noOriginal is what the Python columns, and the targets measured against
 // Python, say when no original is given.
@@ -164,6 +165,15 @@ func TestBenchScript(t *testing.T) {
 	for _, n := range strings.Fields(string(names)) {
 		if strings.HasPrefix(n, "luzia-bench-"+rep.RunID+"-") {
 			t.Errorf("container %s left behind", n)
+		}
+	}
+	nets, err := exec.Command("docker", "network", "ls", "--format", "{{.Name}}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range strings.Fields(string(nets)) {
+		if strings.HasPrefix(n, "luzia-bench-"+rep.RunID+"-") {
+			t.Errorf("network %s left behind", n)
 		}
 	}
 }

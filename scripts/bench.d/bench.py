@@ -49,6 +49,7 @@ FULL = dict(
     reap_n=20, reap_runs=3, py_reap_runs=1, py_own_n=5,
     go_benchtime="1s", go_engine_benchtime="10x", timelines=True, scale_rounds=2,
     fleet_rounds=3, fleet_runs=8,
+    egress_mb=100, egress_rounds=3, egress_runs=3,
 )
 QUICK = dict(
     warm_rounds=1, warm_runs=3,
@@ -61,6 +62,7 @@ QUICK = dict(
     reap_n=3, reap_runs=1, py_reap_runs=1, py_own_n=0,
     go_benchtime="20x", go_engine_benchtime=None, timelines=False, scale_rounds=1,
     fleet_rounds=1, fleet_runs=2,
+    egress_mb=8, egress_rounds=1, egress_runs=1,
 )
 
 # Rows and figures every run produces, in order; the harness test checks
@@ -78,6 +80,7 @@ LAYOUT = [
     ("tmux_wait_idle", ["delay", "polls_per_second"]),
     ("scale", ["exec_n0", "exec_n1", "exec_n2", "reap_n0", "reap_n1", "reap_n2"]),
     ("fleet", ["ps", "reap"]),
+    ("egress", ["http", "connect"]),
 ]
 
 
@@ -220,6 +223,10 @@ class Bench:
         if names:
             self.say("removing %d containers" % len(names))
             self.rm(names)
+        p = self.run([self.docker, "network", "ls", "--format", "{{.Name}}"], capture=True, check=False)
+        nets = [n for n in (p.stdout or "").split() if n.startswith(self.prefix)]
+        if nets:
+            self.run([self.docker, "network", "rm"] + nets, check=False)
 
     def script(self, name, body):
         path = os.path.join(self.tmp, name)
@@ -994,6 +1001,89 @@ class Bench:
                             "twice the work; the ratio is of dockerbridge across both against dockerbridge on one. "
                             "reap covers %d projects, none idle: the pass is one ps per engine." % len(names)]})
 
+    def egress(self):
+        """A transfer through the egress proxy against the same transfer
+        straight to the server. The server is the egress scenarios' own
+        (testdata/helpers/egress-server) on a network of the bench's; the
+        client is bash alone, in two sandbox containers: the egress-
+        controlled one, and a plain one on the server's network."""
+        mb = self.cfg["egress_mb"]
+        size = mb * 1000 * 1000
+        self.say("egress: %d MB through the proxy against direct" % mb)
+        srv_bin = os.path.join(self.tmp, "egress-server")
+        p = subprocess.run(["go", "build", "-o", srv_bin, "./testdata/helpers/egress-server"], cwd=self.root,
+                           env=dict(os.environ, CGO_ENABLED="0"), capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise BenchError("go build egress-server: " + (p.stdout + p.stderr).strip()[-400:])
+        net = self.prefix + "out"
+        self.run([self.docker, "network", "create", net])
+        srv, direct, ctr = self.cname("egress-srv"), self.cname("egress-direct"), self.cname("egress")
+        self.run([self.docker, "run", "-d", "--name", srv, "--network", net, "-v", srv_bin + ":/egress-server:ro",
+                  "--user", "65534:65534", "luzia-sandbox:latest", "/egress-server"])
+        ip = self.run([self.docker, "container", "inspect", "--format",
+                       "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", srv], capture=True).stdout.strip()
+        self.run([self.docker, "run", "-d", "--name", direct, "--network", net, "-v", self.ws + ":/workspace",
+                  "-w", "/workspace", "luzia-sandbox:latest", "tail", "-f", "/dev/null"])
+        self.run(self.db("egress", "--egress", "allow=web.test:8080", "--egress-network", net,
+                         "--egress-host", "web.test:" + ip, "start"))
+        script = os.path.join(self.ws, "egress-get.sh")
+        body = r"""# egress-get.sh proxy|connect|direct BYTES [count]: GET /bytes/BYTES from the
+# bench's server through HTTP_PROXY (plain HTTP, or a CONNECT tunnel) or
+# straight, with bash alone; with count, print how many bytes came back.
+hp=${HTTP_PROXY#http://}
+case $1 in
+proxy)
+	exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}"
+	target=http://web.test:8080/bytes/$2
+	;;
+connect)
+	exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}"
+	printf 'CONNECT web.test:8080 HTTP/1.1\r\nHost: web.test:8080\r\n\r\n' >&3
+	while IFS= read -r line <&3 && [[ $line != $'\r' ]]; do :; done
+	target=/bytes/$2
+	;;
+direct)
+	exec 3<>"/dev/tcp/@IP@/8080"
+	target=/bytes/$2
+	;;
+esac
+printf 'GET %s HTTP/1.0\r\nHost: web.test:8080\r\n\r\n' "$target" >&3
+if [[ ${3-} == count ]]; then cat <&3 | wc -c; else cat <&3 >/dev/null; fi
+"""
+        with open(script, "w") as f:
+            f.write(body.replace("@IP@", ip))
+        cmds = [("proxy", [self.docker, "exec", ctr, "bash", "/workspace/egress-get.sh", "proxy", str(size)]),
+                ("connect", [self.docker, "exec", ctr, "bash", "/workspace/egress-get.sh", "connect", str(size)]),
+                ("direct", [self.docker, "exec", direct, "bash", "/workspace/egress-get.sh", "direct", str(size)])]
+        for name, argv in cmds:
+            got = int(self.run(argv + ["count"], capture=True).stdout.strip() or 0)
+            # The answer's headers come with the body.
+            if not size < got < size + 1000:
+                raise BenchError("egress %s: %d bytes received, want %d and the headers" % (name, got, size))
+        t = self.hyperfine([(n, shlex.join(argv)) for n, argv in cmds],
+                           runs=self.cfg["egress_runs"], rounds=self.cfg["egress_rounds"])
+        raw = median(t["direct"])
+        figs = []
+        for name, label in (("http", "plain HTTP GET through the proxy"), ("connect", "GET through a CONNECT tunnel")):
+            key = "proxy" if name == "http" else "connect"
+            db = median(t[key])
+            r = ratio(db, raw)
+            figs.append({
+                "name": name, "unit": "s",
+                "dockerbridge": self.subject(t[key], label="%s, %d MB" % (label, mb)),
+                "docker": self.subject(t["direct"], label="the same GET straight to the server, from a plain container"),
+                "python": {"na": "no egress control"},
+                "ratios": {"proxy/direct": r},
+                "target": {"text": "≤ 1.1× direct", "value": r, "limit": 1.1, "met": r is not None and r <= 1.1,
+                           "why": "through the proxy %s, direct %s" % (fmt_time(db), fmt_time(raw))},
+            })
+        self.add({"id": "egress", "title": "Egress proxy: %d MB from a local server, through the proxy against direct" % mb,
+                  "figures": figs,
+                  "notes": ["Both sides are a docker exec of the same bash client (/dev/tcp and cat), so the exec's own "
+                            "cost is on both; the server runs on a network of the bench's own, and the proxy maps its "
+                            "name with --egress-host."]})
+        self.run(self.db("egress", "--egress", "allow=web.test:8080", "rm"))
+
     def ours_pool_suffixes(self):
         return [n[len(self.prefix):] for n in self.ours(all_=False) if n[len(self.prefix):].startswith("pool-")]
 
@@ -1289,6 +1379,7 @@ def main():
         b.scale(pool)
         b.reap(pool)
         b.fleet(pool)
+        b.egress()
         b.cleanup()
         b.go_benchmarks()
     except KeyboardInterrupt:
