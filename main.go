@@ -115,7 +115,7 @@ type Globals struct {
 	Context         string        `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
 	Engines         []string      `group:"global" sep:"," env:"DOCKERBRIDGE_ENGINES" placeholder:"CTX,..." help:"Docker contexts of the engines to spread projects over: each project goes where there is most room and stays there; ps, reap and status --all ask them all."`
 	Engine          string        `group:"global" placeholder:"CTX" help:"The engine (a docker context) for this call, asked nothing else."`
-	EngineTimeout   time.Duration `group:"global" default:"10s" placeholder:"DUR" help:"How long each engine may take to answer a call that asks every engine."`
+	EngineTimeout   time.Duration `group:"global" default:"${engines}" placeholder:"DUR" help:"How long each engine may take to answer a call that asks every engine."`
 	StateDir        string        `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
 	ContainerPrefix string        `group:"global" default:"${prefix}" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
 	AllowOutside    bool          `group:"global" help:"Let file commands reach paths outside /workspace."`
@@ -131,6 +131,13 @@ func vars() kong.Vars {
 		"network": bridge.DefaultNetwork, "restart": bridge.DefaultRestart,
 		"timeout": fmt.Sprintf("%ds", int(bridge.DefaultTimeout.Seconds())),
 		"idle":    strings.TrimSuffix(bridge.DefaultIdle.String(), "0s"),
+		"engines": bridge.DefaultEngineDeadline.String(),
+		"socket":  tmuxcli.DefaultSocket,
+		"size":    fmt.Sprintf("%dx%d", tmuxcli.DefaultWidth, tmuxcli.DefaultHeight),
+		"history": strconv.Itoa(tmuxcli.DefaultHistory), "logmax": strconv.Itoa(tmuxcli.DefaultTranscriptMax),
+		"interval": tmuxcli.DefaultInterval.String(), "promptlines": strconv.Itoa(tmuxcli.DefaultPromptHistory),
+		"screenidle": tmuxcli.DefaultIdle.String(),
+		"session":    bridge.DefaultTaskSession, "taskidle": bridge.DefaultTaskIdle.String(),
 		"version": buildVersion(),
 	}
 }
@@ -1545,11 +1552,11 @@ type TaskCmd struct {
 	Agent         nonBlank      `required:"" placeholder:"CMD" help:"Agent command line, run by tmux through sh -c in /workspace."`
 	Prompt        string        `placeholder:"TEXT" help:"Text typed into the agent as it is, then Enter."`
 	Wait          waitSpec      `default:"idle" placeholder:"idle|exit|prompt:REGEX" help:"When the task is over: the screen is idle, the agent exits (status 0), or REGEX matches what the agent printed after the prompt."`
-	Idle          time.Duration `default:"5s" help:"How long the screen must stay unchanged for --wait idle."`
+	Idle          time.Duration `default:"${taskidle}" help:"How long the screen must stay unchanged for --wait idle."`
 	CommitMessage string        `placeholder:"MSG" help:"Commit message (default: task: and the prompt's first line)."`
 	NoCommit      bool          `help:"Leave the changes uncommitted."`
-	Session       session       `default:"task" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
-	Socket        socket        `default:"dockerbridge" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
+	Session       session       `default:"${session}" placeholder:"NAME" help:"tmux session of the agent; a live one of that name is reused."`
+	Socket        socket        `default:"${socket}" placeholder:"NAME" help:"tmux server socket (tmux -L), as for the tmux commands."`
 	KeepRunning   bool          `help:"Leave an agent that outlived --timeout running (default: interrupt it, then kill it)."`
 }
 
@@ -1643,7 +1650,7 @@ func printTaskReport(w io.Writer, r bridge.TaskReport) {
 // tmux: in the project's container, or on the host with --local.
 type TmuxCmd struct {
 	Local  bool   `help:"Drive tmux on the host instead of in the project's container."`
-	Socket socket `default:"dockerbridge" placeholder:"NAME" help:"Name of the private tmux server's socket (tmux -L)."`
+	Socket socket `default:"${socket}" placeholder:"NAME" help:"Name of the private tmux server's socket (tmux -L)."`
 
 	New        TmuxNewCmd        `cmd:"" help:"Create a session running --cmd (default: the shell) and print its pane id."`
 	Send       TmuxSendCmd       `cmd:"" help:"Type text into a session as it is, then press Enter."`
@@ -1698,11 +1705,11 @@ func tmuxText(a *app, arg, from, verb string) (string, error) {
 type TmuxNewCmd struct {
 	Name    session       `arg:"" help:"Session name: letters, digits, '_' and '-'."`
 	Cmd     string        `placeholder:"CMD" help:"Command to run through sh -c (default: the shell). The global --env K=V also sets the pane's environment."`
-	Size    size          `default:"200x50" placeholder:"WxH" help:"Window size."`
-	History int           `default:"50000" help:"Lines of scrollback (set before the pane is created)."`
+	Size    size          `default:"${size}" placeholder:"WxH" help:"Window size."`
+	History int           `default:"${history}" help:"Lines of scrollback (set before the pane is created)."`
 	Ready   time.Duration `default:"10s" help:"How long to wait for the program to draw something."`
 	Log     bool          `help:"Record everything the session prints (tmux log prints it)."`
-	LogMax  int64         `default:"8388608" placeholder:"BYTES" help:"Rotate the record at this size: it keeps the last BYTES to twice that."`
+	LogMax  int64         `default:"${logmax}" placeholder:"BYTES" help:"Rotate the record at this size: it keeps the last BYTES to twice that."`
 }
 
 func (TmuxNewCmd) givesEnv() {}
@@ -1820,8 +1827,8 @@ func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult) error {
 type TmuxWaitPromptCmd struct {
 	Name     target        `arg:"" help:"Session name or %pane id."`
 	Regex    string        `arg:"" help:"Go regular expression; ^ and $ match at line ends. Searched in the screen and the last --history lines."`
-	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
-	History  int           `default:"100" help:"Lines of history searched above the screen."`
+	Interval time.Duration `default:"${interval}" help:"Time between two looks at the screen."`
+	History  int           `default:"${promptlines}" help:"Lines of history searched above the screen."`
 	Changed  bool          `help:"Only match once the screen differs from when the wait began (a prompt still showing does not count)."`
 
 	re *regexp.Regexp
@@ -1847,8 +1854,8 @@ func (c *TmuxWaitPromptCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) 
 // TmuxWaitIdleCmd waits for the screen to settle.
 type TmuxWaitIdleCmd struct {
 	Name     target        `arg:"" help:"Session name or %pane id."`
-	Idle     time.Duration `default:"2s" help:"How long the screen and cursor must stay unchanged."`
-	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+	Idle     time.Duration `default:"${screenidle}" help:"How long the screen and cursor must stay unchanged."`
+	Interval time.Duration `default:"${interval}" help:"Time between two looks at the screen."`
 	Ignore   string        `placeholder:"REGEX" help:"Mask what this Go regular expression matches (spinners, clocks) before comparing."`
 
 	ignore *regexp.Regexp
@@ -1873,7 +1880,7 @@ func (c *TmuxWaitIdleCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) er
 type TmuxWaitShellCmd struct {
 	Name     target        `arg:"" help:"Session name or %pane id."`
 	Prompt   string        `placeholder:"REGEX" help:"What the cursor's line ends with at a prompt (default: one of $ # % > and a space)."`
-	Interval time.Duration `default:"250ms" help:"Time between two looks at the screen."`
+	Interval time.Duration `default:"${interval}" help:"Time between two looks at the screen."`
 
 	prompt *regexp.Regexp
 }
@@ -2016,7 +2023,7 @@ func (c *TmuxLsCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 // TmuxStateCmd says what a session's program is doing, in one call.
 type TmuxStateCmd struct {
 	Name   target        `arg:"" help:"Session name or %pane id."`
-	Idle   time.Duration `default:"2s" help:"A pane that printed nothing for this long is idle rather than working."`
+	Idle   time.Duration `default:"${screenidle}" help:"A pane that printed nothing for this long is idle rather than working."`
 	Prompt string        `placeholder:"REGEX" help:"The program is waiting when this Go regular expression matches its last --lines non-blank lines."`
 	Lines  int           `default:"3" help:"How many of the last non-blank lines --prompt is tried on."`
 
