@@ -194,6 +194,27 @@ func TestRealRunUnderLoad(t *testing.T) {
 	}
 }
 
+// A shell other than bash (busybox's ash) has no hook: run types its marker
+// script there, and still reports the command's own output and status.
+func TestRealRunBusybox(t *testing.T) {
+	s := realServer(t)
+	requireProgram(t, "busybox")
+	ctx := context.Background()
+	o := NewOptions{Name: "bb", Command: "busybox sh", Env: []string{"PS1=bb$ "}}
+	if _, drawn, err := s.New(ctx, o, 10*time.Second); err != nil || !drawn {
+		t.Fatalf("new: drawn %v, %v", drawn, err)
+	}
+	if r, err := s.WaitShell(ctx, "bb", WaitOptions{Timeout: 10 * time.Second, Interval: 50 * time.Millisecond}); err != nil || !r.OK {
+		t.Fatalf("no prompt: %+v, %v", r, err)
+	}
+	for i := range 3 {
+		res, err := s.Run(ctx, "bb", fmt.Sprintf("echo bb-%d; (exit %d)", i, i+4), RunOptions{Timeout: 20 * time.Second})
+		if err != nil || res.Output != fmt.Sprintf("bb-%d\n", i) || res.ExitCode != i+4 {
+			t.Errorf("run %d = %+v, %v", i, res, err)
+		}
+	}
+}
+
 func TestRealStaleSignal(t *testing.T) {
 	s := realServer(t)
 	newShell(t, s, "sh")
