@@ -417,7 +417,13 @@ func (sc screen) row(r int) int { return sc.snap.HistorySize + r }
 // since is the text of the rows below base's cursor row: what was printed
 // after the prompt was typed. A full-screen program redraws rather than
 // scrolls, so there it is the whole screen once it differs from base.
-func (sc screen) since(base screen) string {
+func (sc screen) since(base screen) string { return sc.answer(base, "") }
+
+// answer is since without the rest of the prompt: typed at base's cursor,
+// a prompt longer than that row wraps onto the rows below, and a program
+// that echoes what it reads fills them with it. Those rows, as they would
+// read, are not the agent's answer.
+func (sc screen) answer(base screen, prompt string) string {
 	if sc.snap.Alternate || base.snap.Alternate {
 		if sc.hash == base.hash {
 			return ""
@@ -425,13 +431,41 @@ func (sc screen) since(base screen) string {
 		return tmuxcli.Text(tmuxcli.TrimBlank(sc.snap.Lines))
 	}
 	from := base.row(base.snap.CursorY) + 1
+	echo := echoRows(prompt, base.snap.CursorX, base.snap.Width)
 	var lines []string
 	for r, line := range sc.snap.Lines {
-		if sc.row(r) >= from {
-			lines = append(lines, line)
+		i := sc.row(r) - from
+		if i < 0 || i < len(echo) && strings.TrimRight(line, " ") == strings.TrimRight(echo[i], " ") {
+			continue
 		}
+		lines = append(lines, line)
 	}
 	return tmuxcli.Text(tmuxcli.TrimBlank(lines))
+}
+
+// echoRows are the rows below the cursor's that text, echoed from column x
+// of a terminal w columns wide, fills: its wrapped rest and its further
+// lines. One column per rune: a wide character makes them differ from the
+// screen, which then keeps those rows.
+func echoRows(text string, x, w int) []string {
+	if text == "" || w <= 0 {
+		return nil
+	}
+	var rows []string
+	for i, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		r, col := []rune(line), 0
+		if i == 0 {
+			col = x
+		}
+		for first := true; first || len(r) > 0; first = false {
+			n := min(len(r), max(w-col, 0))
+			if i > 0 || !first {
+				rows = append(rows, string(r[:n]))
+			}
+			r, col = r[n:], 0
+		}
+	}
+	return rows
 }
 
 // lastLine is the screen's last non-blank row.
@@ -472,7 +506,7 @@ func waitAgent(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base scree
 			}
 			switch o.Wait.Kind {
 			case WaitPrompt:
-				if text := sc.since(base); text != "" {
+				if text := sc.answer(base, o.Prompt); text != "" {
 					if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
 						return true, text[loc[0]:loc[1]]
 					}
@@ -533,7 +567,7 @@ func matchAll(ctx context.Context, s *tmuxcli.Server, o TaskOptions, base screen
 	}
 	// Every row of the whole history: row i is absolute row i.
 	all.HistorySize = 0
-	text := screen{snap: all}.since(base)
+	text := screen{snap: all}.answer(base, o.Prompt)
 	if loc := o.Wait.Regex.FindStringIndex(text); loc != nil {
 		return text[loc[0]:loc[1]], true
 	}
