@@ -1,15 +1,19 @@
 package main
 
 import (
-	"dockerbridge/dockercli/dockertest"
-	"dockerbridge/tmuxcli/tmuxtest"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"dockerbridge/dockercli/dockertest"
+	"dockerbridge/tmuxcli/tmuxtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testscript cmp files with the actual output")
@@ -17,12 +21,26 @@ var update = flag.Bool("update", false, "rewrite testscript cmp files with the a
 // TestMain makes the test binary double as the CLI and as its fakes, so that
 // scripts reach them through PATH like real programs.
 func TestMain(m *testing.M) {
+	hermeticParallel()
 	testscript.Main(m, map[string]func(){
 		"dockerbridge": func() { os.Exit(Main()) },
 		"fakedocker":   func() { os.Exit(dockertest.Main()) },
 		"fakehost":     func() { os.Exit(dockertest.HostMain()) },
 		"faketmux":     func() { os.Exit(tmuxtest.Main()) },
 	})
+}
+
+// hermeticParallel lets the hermetic run (-short, no real engine asked
+// for) run four scenarios per CPU at once: they mostly wait on processes
+// and timeouts, not on a CPU, and the default of one per CPU left the run
+// as long as the sum of its waits over two. An explicit -parallel still
+// wins, being parsed later, and a run that reaches a real engine keeps the
+// default, so as not to load the engine.
+func hermeticParallel() {
+	if realUnderShort() || !slices.Contains(os.Args[1:], "-test.short=true") {
+		return
+	}
+	_ = flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
 }
 
 // TestScript runs the hermetic scenarios in testdata/script against fake
