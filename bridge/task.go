@@ -52,10 +52,11 @@ const (
 	// taskPoll is the time between two looks at the agent's screen. One
 	// watcher in the container makes them all, so they cost no docker exec.
 	taskPoll = 100 * time.Millisecond
-	// taskStopGrace is how long an agent gets to end after C-c before its
-	// session is killed.
-	taskStopGrace = 3 * time.Second
 )
+
+// taskStopGrace is how long an agent gets to end after C-c before its
+// session is killed.
+var taskStopGrace = 3 * time.Second
 
 // taskCapture is how the task looks at the pane: the visible rows as they
 // are, with the trailing spaces a program wrote (a prompt's "> ").

@@ -269,3 +269,41 @@ func TestScreenSince(t *testing.T) {
 		t.Errorf("changed full screen: since = %q", got)
 	}
 }
+
+// An agent that outlived the timeout: kept with KeepRunning, else C-c,
+// and its session killed when it lives on.
+func TestStopAgent(t *testing.T) {
+	defer func(g time.Duration) { taskStopGrace = g }(taskStopGrace)
+	taskStopGrace = 300 * time.Millisecond
+	alive, dead := pane{rows: []string{"working"}}, pane{dead: true, status: 130}
+	for _, tt := range []struct {
+		name  string
+		keep  bool
+		panes []pane
+		want  string
+		verbs []string
+	}{
+		{"kept", true, []pane{alive}, StoppedKept, nil},
+		{"ends on C-c", false, []pane{alive, dead}, StoppedInterrupted, []string{"send-keys", "if-shell"}},
+		{"lives on", false, []pane{alive}, StoppedKilled, []string{"send-keys", "if-shell", "kill-session"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeTmux{panes: tt.panes}
+			s := &tmuxcli.Server{Runner: f}
+			got := stopAgent(context.Background(), s, TaskOptions{Session: "task", KeepRunning: tt.keep})
+			if got != tt.want {
+				t.Errorf("stopAgent = %q, want %q", got, tt.want)
+			}
+			var verbs []string
+			for _, c := range f.calls {
+				v := c[6] // after tmux -u -f /dev/null -L NAME
+				if len(verbs) == 0 || verbs[len(verbs)-1] != v {
+					verbs = append(verbs, v)
+				}
+			}
+			if diff := cmp.Diff(tt.verbs, verbs); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
