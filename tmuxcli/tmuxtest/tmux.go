@@ -328,6 +328,17 @@ func last(f map[string][]string, k string) string {
 	return ""
 }
 
+// targeted takes a command's flags off args, as flags does, and finds the
+// session its -t names.
+func (p *proc) targeted(args []string, withValue string) (map[string][]string, []string, *session, error) {
+	f, rest, err := flags(args, withValue)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := p.find(last(f, "t"))
+	return f, rest, s, err
+}
+
 func (p *proc) find(target string) (*session, error) {
 	for _, s := range p.st.Sessions {
 		if target == s.Pane || target == "="+s.Name || target == "="+s.Name+":" {
@@ -436,11 +447,7 @@ func (p *proc) exec(c []string) error {
 		p.st.Buffers[last(f, "b")] = rest[0]
 		return nil
 	case "set-hook":
-		f, _, err := flags(args, "t")
-		if err != nil {
-			return err
-		}
-		_, err = p.find(last(f, "t"))
+		_, _, _, err := p.targeted(args, "t")
 		return err
 	case "new-session":
 		return p.newSession(args)
@@ -461,11 +468,7 @@ func (p *proc) exec(c []string) error {
 		p.st.Buffers[last(f, "b")] = string(b)
 		return nil
 	case "paste-buffer":
-		f, _, err := flags(args, "bst")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		f, _, s, err := p.targeted(args, "bst")
 		if err != nil {
 			return err
 		}
@@ -491,11 +494,7 @@ func (p *proc) exec(c []string) error {
 		delete(p.st.Buffers, last(f, "b"))
 		return nil
 	case "if-shell":
-		f, rest, err := flags(args, "t")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		_, rest, s, err := p.targeted(args, "t")
 		if err != nil {
 			return err
 		}
@@ -546,22 +545,14 @@ func (p *proc) exec(c []string) error {
 		}
 		return p.waitFor(rest[0])
 	case "display-message":
-		f, rest, err := flags(args, "t")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		_, rest, s, err := p.targeted(args, "t")
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(p.stdout, p.expand(s, strings.Join(rest, " ")))
 		return nil
 	case "capture-pane":
-		f, _, err := flags(args, "tSE")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		_, _, s, err := p.targeted(args, "tSE")
 		if err != nil {
 			return err
 		}
@@ -580,11 +571,7 @@ func (p *proc) exec(c []string) error {
 		}
 		return nil
 	case "kill-session":
-		f, _, err := flags(args, "t")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		_, _, s, err := p.targeted(args, "t")
 		if err != nil {
 			return err
 		}
@@ -596,11 +583,7 @@ func (p *proc) exec(c []string) error {
 		return nil
 	case "pipe-pane":
 		// Recorded, not run: a scenario puts the transcript in place.
-		f, rest, err := flags(args, "t")
-		if err != nil {
-			return err
-		}
-		s, err := p.find(last(f, "t"))
+		_, rest, s, err := p.targeted(args, "t")
 		if err != nil {
 			return err
 		}
@@ -647,11 +630,7 @@ func (p *proc) newSession(args []string) error {
 }
 
 func (p *proc) sendKeys(args []string) error {
-	f, rest, err := flags(args, "tN")
-	if err != nil {
-		return err
-	}
-	s, err := p.find(last(f, "t"))
+	f, rest, s, err := p.targeted(args, "tN")
 	if err != nil {
 		return err
 	}
