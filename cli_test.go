@@ -92,6 +92,7 @@ func TestMessageHints(t *testing.T) {
 		{fmt.Errorf("read: ../x: %w", bridge.ErrOutside), "read: ../x: path is outside /workspace (use --allow-outside)"},
 		{fmt.Errorf("read bin: %w", bridge.ErrNotUTF8), "read bin: file is not valid UTF-8 text (read it without --json for the raw bytes)"},
 		{fmt.Errorf("snapshot diff 9: %w", bridge.ErrNoSnapshot), "snapshot diff 9: no such snapshot (see: dockerbridge snapshot ls)"},
+		{fmt.Errorf("snapshot diff: invalid snapshot id \"zz\": %w", bridge.ErrSnapshotID), `snapshot diff: invalid snapshot id "zz": give a snapshot's number or a commit id (see: dockerbridge snapshot ls)`},
 		{&bridge.RestoreError{Undo: 4, Err: errors.New("snapshot restore 2: failed")}, "snapshot restore 2: failed (the state before it is snapshot 4: dockerbridge snapshot restore 4)"},
 		{&bridge.WorkspaceError{Path: "/w/x", Err: fs.ErrNotExist}, "workspace /w/x does not exist: create it (mkdir -p /w/x) or correct --path"},
 		{&bridge.WorkspaceError{Path: "/w/f", Err: syscall.ENOTDIR}, "workspace /w/f is not a directory"},

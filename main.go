@@ -572,7 +572,7 @@ func hint(err error) string {
 		return " (read it without --json for the raw bytes)"
 	case errors.Is(err, bridge.ErrOutputCap):
 		return " (raise it with --max-bytes, or read without --json)"
-	case errors.Is(err, bridge.ErrNoSnapshot):
+	case errors.Is(err, bridge.ErrNoSnapshot), errors.Is(err, bridge.ErrSnapshotID):
 		return " (see: dockerbridge snapshot ls)"
 	case errors.As(err, &restore):
 		return fmt.Sprintf(" (the state before it is snapshot %d: dockerbridge snapshot restore %d)", restore.Undo, restore.Undo)

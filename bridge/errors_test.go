@@ -66,7 +66,7 @@ func TestErrorsNameNoFlag(t *testing.T) {
 		t.Errorf("checkPath(%s) = %v, want a *WorkspaceError for a file", file, err)
 	}
 	for _, err := range []error{
-		ErrOutside, ErrNotUTF8, ErrNoSnapshot, ErrNoProject, wsErr,
+		ErrOutside, ErrNotUTF8, ErrNoSnapshot, ErrNoProject, wsErr, checkSnapshotID("zz"),
 		&NoHomeError{Project: "p"}, &RestoreError{Undo: 3, Err: errors.New("restore failed")},
 		capError{tooLarge("a.txt", 10)},
 	} {

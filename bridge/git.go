@@ -74,6 +74,10 @@ var ErrNoRepo = errors.New(Workspace + " is not a git repository (take a snapsho
 // ErrNoSnapshot reports a snapshot id that names no snapshot.
 var ErrNoSnapshot = errors.New("no such snapshot")
 
+// ErrSnapshotID reports a snapshot id that is neither a number nor a commit
+// id.
+var ErrSnapshotID = errors.New("give a snapshot's number or a commit id")
+
 // RestoreError is a restore that failed part way: Undo is the snapshot of
 // the state before it, which restoring brings back.
 type RestoreError struct {
@@ -210,7 +214,7 @@ var idRE = sync.OnceValue(func() *regexp.Regexp {
 func checkSnapshotID(id string) error {
 	number := id != "" && strings.Trim(id, "0123456789") == ""
 	if !number && (len(id) < 4 || len(id) > 64 || !idRE().MatchString(id)) {
-		return fmt.Errorf("invalid snapshot id %q: give its number (see snapshot ls) or a commit id", id)
+		return fmt.Errorf("invalid snapshot id %q: %w", id, ErrSnapshotID)
 	}
 	return nil
 }
