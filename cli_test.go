@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"dockerbridge/bridge"
-	"dockerbridge/tmuxcli"
 )
 
 // A bad session name, --size, --wait, --set-env, --env or --timeout is
@@ -101,21 +100,6 @@ func TestMessageHints(t *testing.T) {
 	} {
 		if got := message(tt.err, "docker"); got != tt.want {
 			t.Errorf("message(%q) = %q, want %q", tt.err, got, tt.want)
-		}
-	}
-}
-
-// The host's tmux server is bounded as the container's is: each call by
-// --timeout when it is shorter than a tmux call's own 10 s.
-func TestLocalTmuxCallTimeout(t *testing.T) {
-	for given, want := range map[time.Duration]time.Duration{0: tmuxcli.DefaultCallTimeout, 2 * time.Second: 2 * time.Second, time.Hour: tmuxcli.DefaultCallTimeout} {
-		a := &app{g: &Globals{Timeout: timeoutFlag(given), StateDir: t.TempDir()}}
-		s, err := (&TmuxCmd{Local: true, Socket: "s"}).ProvideServer(context.Background(), a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.CallTimeout != want {
-			t.Errorf("--timeout %s: tmux call timeout %s, want %s", given, s.CallTimeout, want)
 		}
 	}
 }

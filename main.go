@@ -1674,10 +1674,7 @@ func (t *TmuxCmd) ProvideServer(ctx context.Context, a *app) (*tmuxcli.Server, e
 		if dir == "" {
 			dir = bridge.DefaultStateDir()
 		}
-		// Bounded as the container's server is: by --timeout when it is
-		// shorter than a tmux call's own.
-		return &tmuxcli.Server{Runner: a.runner, Socket: string(t.Socket), LogDir: filepath.Join(dir, "transcripts"),
-			CallTimeout: min(tmuxcli.DefaultCallTimeout, a.g.Timeout.or(bridge.DefaultTimeout))}, nil
+		return &tmuxcli.Server{Runner: a.runner, Socket: string(t.Socket), LogDir: filepath.Join(dir, "transcripts")}, nil
 	}
 	b, err := a.bridge(ctx)
 	if err != nil {
