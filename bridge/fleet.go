@@ -80,7 +80,7 @@ func (f *Fleet) each(ctx context.Context, fn func(ctx context.Context, i int, do
 	return errs
 }
 
-// engineFile is where the state directory keeps a container's engine.
+// engineExt is the state file that holds a container's engine.
 const engineExt = ".engine"
 
 // Engine is the engine the state directory has for a container, if any.
