@@ -10,228 +10,126 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"dockerbridge/dockercli"
+	"dockerbridge/dockercli/dockertest"
 )
 
-// fakeFleet is a set of in-process docker engines told apart by the
-// --context flag: each keeps its containers and its size. It speaks only
-// what the fleet asks (info, ps, inspect, run, start, stop, exec of the
-// start's mkdir); anything else fails the test.
+// fakeFleet is dockertest's engine reached through docker contexts, one
+// engine per context, with what the fleet's tests arrange: an engine that
+// never answers, and one whose size changes with each docker info.
 type fakeFleet struct {
-	t  *testing.T
+	*dockertest.Engine
+	t     *testing.T
+	names []string
+
 	mu sync.Mutex
-	// engines by context name.
-	engines map[string]*fakeNode
-	runs    int
-	calls   []string // "engine verb"
-	// missing are bind sources that do not exist on any engine's host.
-	missing map[string]bool
-}
-
-type fakeNode struct {
-	cpus int
-	mem  int64
-	hang bool // answers nothing until the call's context ends
-	// flip makes each docker info answer alternate between a big engine
-	// and a small one, so that two placements never agree by chance.
-	flip       bool
-	infos      int
-	containers map[string]*fakeBox
-}
-
-type fakeBox struct {
-	running bool
-	project string
-	nano    int64
-	mem     int64
+	// hang: engines that answer nothing until the call's context ends.
+	hang map[string]bool
+	// flip: engines whose docker info answers alternate between a big
+	// engine and a small one, so that two placements never agree by chance.
+	flip  map[string]bool
+	infos int
+	runs  int // docker runs that made a container
+	seen  int // calls before the last reset
 }
 
 func newFakeFleet(t *testing.T, names ...string) *fakeFleet {
-	f := &fakeFleet{t: t, engines: map[string]*fakeNode{}, missing: map[string]bool{}}
-	for _, n := range names {
-		f.engines[n] = &fakeNode{cpus: 8, mem: 16 << 30, containers: map[string]*fakeBox{}}
-	}
-	return f
+	return &fakeFleet{Engine: dockertest.New(t), t: t, names: names, hang: map[string]bool{}, flip: map[string]bool{}}
 }
 
 func (f *fakeFleet) fleet(st *State) *Fleet {
-	engines := make([]string, 0, len(f.engines))
-	for n := range f.engines {
-		engines = append(engines, n)
-	}
-	slices.Sort(engines)
+	engines := slices.Sorted(slices.Values(f.names))
 	return &Fleet{Engines: engines, State: st, Deadline: 2 * time.Second, Client: func(e string) *dockercli.Client {
 		return &dockercli.Client{Runner: f, Context: e}
 	}}
 }
 
+// add puts a container of project on engine, as a run an hour ago had.
+func (f *fakeFleet) add(engine, name string, running bool, project string) {
+	f.t.Helper()
+	c := dockertest.Default(name, "", time.Now().Add(-time.Hour))
+	c.Labels[ProjectLabel] = project
+	c.Started, c.Finished, c.ExitCode = c.Created, c.Created, 143
+	if running {
+		c.Start(c.Created)
+	}
+	if err := f.Context(engine).Add(c); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // where lists, per engine, the containers it holds.
 func (f *fakeFleet) where() map[string][]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	out := map[string][]string{}
-	for e, n := range f.engines {
-		for name := range n.containers {
-			out[e] = append(out[e], name)
+	for _, e := range f.names {
+		for _, c := range f.Context(e).Containers() {
+			out[e] = append(out[e], c.Name)
 		}
-		slices.Sort(out[e])
 	}
 	return out
+}
+
+// calls are the calls since the last reset, each "engine verb".
+func (f *fakeFleet) calls() []string {
+	f.mu.Lock()
+	seen := f.seen
+	f.mu.Unlock()
+	var out []string
+	for _, a := range f.Calls()[seen:] {
+		if len(a) > 2 && a[0] == "--context" {
+			out = append(out, a[1]+" "+dockertest.Verb(a[2:]))
+		}
+	}
+	return out
+}
+
+func (f *fakeFleet) reset() {
+	n := len(f.Calls())
+	f.mu.Lock()
+	f.seen = n
+	f.mu.Unlock()
 }
 
 func (f *fakeFleet) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	if c.Args[0] != "docker" {
 		return 1, nil // id and getent know no project user
 	}
-	args := c.Args[1:]
-	if len(args) < 2 || args[0] != "--context" {
+	if len(c.Args) < 3 || c.Args[1] != "--context" {
 		f.t.Errorf("call without --context: %q", c.Args)
 		return 1, nil
 	}
-	f.mu.Lock()
-	n := f.engines[args[1]]
-	args = args[2:]
-	f.calls = append(f.calls, c.Args[2]+" "+args[0])
-	hang := n != nil && n.hang
-	f.mu.Unlock()
-	if n == nil {
-		fmt.Fprintf(c.Stderr, "context %q does not exist\n", c.Args[2])
+	engine, verb := c.Args[2], dockertest.Verb(c.Args[3:])
+	if !slices.Contains(f.names, engine) {
+		fmt.Fprintf(c.Stderr, "context %q does not exist\n", engine)
 		return 1, nil
 	}
+	f.mu.Lock()
+	hang, flip := f.hang[engine], f.flip[engine] && verb == "info"
+	if flip {
+		f.infos++
+	}
+	cpus := []int{2, 64}[f.infos%2]
+	f.mu.Unlock()
 	if hang {
 		<-ctx.Done()
 		return -1, ctx.Err()
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := func(s string) {
-		if c.Stdout != nil {
-			io.WriteString(c.Stdout, s)
-		}
+	if flip {
+		fmt.Fprintf(c.Stdout, "%d\t%d\n", cpus, int64(16<<30))
+		return 0, nil
 	}
-	flag := func(name string) string {
-		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
-			return args[i+1]
-		}
-		return ""
-	}
-	switch args[0] {
-	case "info":
-		cpus := n.cpus
-		if n.flip {
-			n.infos++
-			cpus = []int{2, 64}[n.infos%2]
-		}
-		out(fmt.Sprintf("%d\t%d\n", cpus, n.mem))
-	case "ps":
-		all := slices.Contains(args, "-a")
-		names := mapsKeys(n.containers)
-		slices.Sort(names)
-		for _, name := range names {
-			b := n.containers[name]
-			if !all && !b.running {
-				continue
-			}
-			state := map[bool]string{true: "running", false: "exited"}[b.running]
-			switch flag("--format") {
-			case "{{.ID}}":
-				out(name + "\n")
-			case `{{.Names}}\t{{.State}}\t{{.Label "` + ProjectLabel + `"}}`:
-				out(name + "\t" + state + "\t" + b.project + "\n")
-			case `{{.Names}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Label "` + ProjectLabel + `"}}`:
-				out(name + "\t" + state + "\tcreated\t" + b.project + "\n")
-			default:
-				f.t.Errorf("ps format %q", flag("--format"))
-			}
-		}
-	case "container":
-		format := flag("--format")
-		names := args[4:]
-		code := 0
-		for _, name := range names {
-			b := n.containers[name]
-			if b == nil {
-				fmt.Fprintf(c.Stderr, "Error: No such container: %s\n", name)
-				code = 1
-				continue
-			}
-			switch format {
-			case `{{.Name}}{{"\t"}}{{index .Config.Labels "` + ProjectLabel + `"}}`:
-				out("/" + name + "\t" + b.project + "\n")
-			case `{{.HostConfig.NanoCpus}}{{"\t"}}{{.HostConfig.Memory}}`:
-				out(fmt.Sprintf("%d\t%d\n", b.nano, b.mem))
-			case "{{.State.Status}}":
-				out(map[bool]string{true: "running", false: "exited"}[b.running] + "\n")
-			case `{{.Name}}{{"\t"}}{{.State.StartedAt}}{{"\t"}}{{len .ExecIDs}}`:
-				out("/" + name + "\t2000-01-01T00:00:00Z\t0\n")
-			default:
-				f.t.Errorf("inspect format %q", format)
-			}
-		}
-		return code, nil
-	case "run":
-		name := flag("--name")
-		if _, ok := n.containers[name]; ok {
-			fmt.Fprintf(c.Stderr, "docker: Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"x\".\n", name)
-			return 125, nil
-		}
-		if m := flag("--mount"); m != "" {
-			for _, field := range strings.Split(m, ",") {
-				if src, ok := strings.CutPrefix(field, "source="); ok && f.missing[src] {
-					fmt.Fprintf(c.Stderr, "docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: %s.\n", src)
-					return 125, nil
-				}
-			}
-		}
-		b := &fakeBox{running: true}
-		for i, a := range args {
-			if a == "--label" {
-				if p, ok := strings.CutPrefix(args[i+1], ProjectLabel+"="); ok {
-					b.project = p
-				}
-			}
-		}
-		cpus, _ := strconv.ParseFloat(flag("--cpus"), 64)
-		b.nano, b.mem = int64(cpus*1e9), int64(memoryBytes(flag("--memory")))
-		n.containers[name] = b
+	code, err := f.Engine.Run(ctx, c)
+	if verb == "run" && code == 0 && err == nil {
+		f.mu.Lock()
 		f.runs++
-		out("id\n")
-	case "start":
-		for _, name := range args[1:] {
-			n.containers[name].running = true
-		}
-	case "stop":
-		rest := args[1:]
-		if len(rest) > 1 && rest[0] == "-t" {
-			rest = rest[2:]
-		}
-		for _, name := range rest {
-			if b := n.containers[name]; b != nil {
-				b.running = false
-				out(name + "\n")
-			}
-		}
-	case "exec":
-		// The start's mkdir of /workspace/.tmp.
-	default:
-		f.t.Errorf("unexpected docker call %q", c.Args)
-		return 1, nil
+		f.mu.Unlock()
 	}
-	return 0, nil
-}
-
-func mapsKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
+	return code, err
 }
 
 // fleetBridge is project's bridge in the fleet, with a workspace.
@@ -258,9 +156,9 @@ func newState(t *testing.T) *State {
 
 func TestFleetPlacesTwoAndTwo(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
-	// Room for two 2-CPU containers on each engine.
-	for _, n := range ff.engines {
-		n.cpus, n.mem = 4, 8<<30
+	// Room for two 2-CPU containers on each engine: the fake engine's size.
+	if dockertest.InfoNCPU != 4 || dockertest.InfoMemTotal != 8<<30 {
+		t.Fatalf("the fake engine has %d CPUs and %d bytes, want 4 and 8 GiB", dockertest.InfoNCPU, dockertest.InfoMemTotal)
 	}
 	st := newState(t)
 	for _, p := range []string{"p1", "p2", "p3", "p4"} {
@@ -300,16 +198,16 @@ func TestFleetPlacesByRoom(t *testing.T) {
 func TestFleetKeepsEngine(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
 	st := newState(t)
-	ff.engines["b"].containers["luzia-p"] = &fakeBox{running: true, project: "p"}
+	ff.add("b", "luzia-p", true, "p")
 	b := fleetBridge(t, ff, st, "p")
 	if b.Engine() != "b" {
 		t.Fatalf("engine = %q, want b, which has the container", b.Engine())
 	}
 	// The state directory remembers it: the next call asks no engine.
-	ff.calls = nil
+	ff.reset()
 	b = fleetBridge(t, ff, st, "p")
-	if b.Engine() != "b" || len(ff.calls) != 0 {
-		t.Fatalf("second call: engine %q after calls %q, want b after none", b.Engine(), ff.calls)
+	if calls := ff.calls(); b.Engine() != "b" || len(calls) != 0 {
+		t.Fatalf("second call: engine %q after calls %q, want b after none", b.Engine(), calls)
 	}
 	// A wiped state directory: found again, not placed anew.
 	st2 := newState(t)
@@ -337,9 +235,13 @@ func TestFleetLookOnlyPlacesNothing(t *testing.T) {
 	if _, ok := st.Engine("luzia-p"); ok {
 		t.Error("a lookup of a missing project recorded an engine")
 	}
-	for _, c := range ff.calls {
+	calls := ff.calls()
+	if len(calls) == 0 {
+		t.Fatal("the lookup made no call")
+	}
+	for _, c := range calls {
 		if strings.HasSuffix(c, " info") {
-			t.Errorf("a lookup asked for the engines' size: %q", ff.calls)
+			t.Errorf("a lookup asked for the engines' size: %q", calls)
 			break
 		}
 	}
@@ -352,7 +254,7 @@ func TestFleetRecheckWhenMissing(t *testing.T) {
 	if err := st.SetEngine("luzia-p", "a"); err != nil {
 		t.Fatal(err)
 	}
-	ff.engines["b"].containers["luzia-p"] = &fakeBox{running: false, project: "p"}
+	ff.add("b", "luzia-p", false, "p")
 	b := fleetBridge(t, ff, st, "p")
 	started, err := b.Ensure(context.Background())
 	if err != nil {
@@ -366,7 +268,7 @@ func TestFleetRecheckWhenMissing(t *testing.T) {
 	}
 	// A container of the same name with another project's label is not
 	// the project's.
-	ff.engines["a"].containers["luzia-q"] = &fakeBox{running: true, project: "other"}
+	ff.add("a", "luzia-q", true, "other")
 	if found, errs := ff.fleet(st).Find(context.Background(), "luzia-q", "q"); len(found) != 0 || len(errs) != 0 {
 		t.Fatalf("Find(luzia-q) = %v, %v; want nothing", found, errs)
 	}
@@ -374,7 +276,7 @@ func TestFleetRecheckWhenMissing(t *testing.T) {
 
 func TestFleetConcurrentColdStart(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
-	ff.engines["a"].flip = true
+	ff.flip["a"] = true
 	st := newState(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -408,9 +310,9 @@ func TestFleetConcurrentColdStart(t *testing.T) {
 func TestFleetUnansweredEngine(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
 	st := newState(t)
-	ff.engines["a"].containers["luzia-p1"] = &fakeBox{running: true, project: "p1"}
-	ff.engines["b"].containers["luzia-p2"] = &fakeBox{running: true, project: "p2"}
-	ff.engines["b"].hang = true
+	ff.add("a", "luzia-p1", true, "p1")
+	ff.add("b", "luzia-p2", true, "p2")
+	ff.hang["b"] = true
 	f := ff.fleet(st)
 	f.Deadline = 200 * time.Millisecond
 	done := make(chan struct{})
@@ -448,8 +350,8 @@ func TestFleetUnansweredEngine(t *testing.T) {
 func TestFleetReapBoth(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
 	st := newState(t)
-	ff.engines["a"].containers["luzia-p1"] = &fakeBox{running: true, project: "p1"}
-	ff.engines["b"].containers["luzia-p2"] = &fakeBox{running: true, project: "p2"}
+	ff.add("a", "luzia-p1", true, "p1")
+	ff.add("b", "luzia-p2", true, "p2")
 	res, errs := ff.fleet(st).Reap(context.Background(), Reaper{State: st, Idle: time.Minute, Prefix: DefaultPrefix})
 	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
 		t.Fatal(errs)
@@ -467,7 +369,10 @@ func TestFleetMissingWorkspace(t *testing.T) {
 	ff := newFakeFleet(t, "a", "b")
 	st := newState(t)
 	b := fleetBridge(t, ff, st, "p")
-	ff.missing[b.Config().HostPath] = true
+	// The workspace exists on no engine's host.
+	if err := os.RemoveAll(b.Config().HostPath); err != nil {
+		t.Fatal(err)
+	}
 	_, err := b.Ensure(context.Background())
 	if !errors.Is(err, dockercli.ErrBindSource) || !strings.Contains(err.Error(), "does not exist on engine "+b.Engine()) {
 		t.Fatalf("Ensure = %v, want the missing workspace named with its engine", err)

@@ -107,9 +107,7 @@ func (d *dockerCall) main(args []string) int {
 	}
 	// Each context other than the default is an engine of its own, with
 	// its own containers.
-	if dockerContext != "" && dockerContext != "default" {
-		d.dir = stateDir(filepath.Join(string(d.dir), "contexts", dockerContext))
-	}
+	d.dir = stateDir(contextDir(string(d.dir), dockerContext))
 	if d.e.DaemonDown || slices.Contains(d.e.DownContexts, dockerContext) {
 		if verb == "run" {
 			fmt.Fprintln(d.stderr, "docker: "+msgDaemonDown+"\n"+msgRunHelp)

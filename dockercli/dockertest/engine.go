@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -113,6 +114,21 @@ func (e *Engine) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 		return -1, fmt.Errorf("docker: %w", err)
 	}
 	return code, nil
+}
+
+// Context is the engine that calls through the docker context name reach,
+// for arranging and inspecting its containers (Add, Container, Containers).
+func (e *Engine) Context(name string) *Engine {
+	return &Engine{Dir: contextDir(e.Dir, name), Work: e.Work}
+}
+
+// contextDir is where the engine of a docker context keeps its state: each
+// context other than the default is an engine of its own.
+func contextDir(dir, name string) string {
+	if name == "" || name == "default" {
+		return dir
+	}
+	return filepath.Join(dir, "contexts", name)
 }
 
 // Calls are the argv of every call so far, "docker" taken off.
