@@ -788,6 +788,9 @@ func (a *app) settle(ctx context.Context, b *bridge.Bridge) error {
 		}
 		return nil
 	}
+	if err := b.CheckEgress(ctx); err != nil {
+		return err
+	}
 	diff := b.Drift(ctx)
 	if a.envPerCall {
 		diff = slices.DeleteFunc(diff, func(d string) bool { return strings.HasPrefix(d, bridge.EnvDiff) })

@@ -36,3 +36,40 @@ func TestEgressProxyLogIsBounded(t *testing.T) {
 		t.Fatalf("proxy run %q: want --log-driver json-file with max-size and max-file", run)
 	}
 }
+
+// A call that asks for an egress policy must not run in a container that
+// was made without one: it would have the host's network, the very thing
+// the call asked not to have, with one line on stderr the first time and
+// nothing after.
+func TestEgressRefusesAnUnrestrictedContainer(t *testing.T) {
+	e := dockertest.New(t)
+	st, _ := OpenState(t.TempDir())
+	open := newEgressBridge(t, e, st, func(c *Config) { c.Egress = nil })
+	if err := open.CheckEgress(t.Context()); err != nil {
+		t.Fatalf("no container, no policy: %v", err)
+	}
+	asked := newEgressBridge(t, e, st, func(c *Config) { c.EgressImage, c.HostPath = "p:1", open.cfg.HostPath })
+	if err := asked.CheckEgress(t.Context()); err != nil {
+		t.Fatalf("no container yet: %v", err)
+	}
+	if _, err := open.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err := asked.CheckEgress(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "without egress control") || !strings.Contains(err.Error(), "--recreate") {
+		t.Fatalf("egress asked of a container without it: %v", err)
+	}
+	if err := open.CheckEgress(t.Context()); err != nil {
+		t.Fatalf("no policy asked: %v", err)
+	}
+	// The container made with the policy passes.
+	if _, err := asked.Recreate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asked.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := asked.CheckEgress(t.Context()); err != nil {
+		t.Fatalf("the container has the policy: %v", err)
+	}
+}
