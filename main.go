@@ -517,20 +517,16 @@ func (a *app) finish(ctx context.Context, err error) int {
 	case errors.As(err, &usage):
 		msg := message(usage.error, a.g.Docker)
 		fmt.Fprintf(a.stderr, "dockerbridge: %s (see dockerbridge --help)\n", msg)
-		if a.g.JSON {
-			a.printJSON(map[string]any{"success": false, "error": msg})
-		}
+		_ = a.show(map[string]any{"success": false, "error": msg}, nil)
 		return 2
 	}
 	msg := message(err, a.g.Docker)
 	fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
-	if a.g.JSON {
-		out := map[string]any{"success": false, "error": msg}
-		if kind := bridge.ErrorKind(err); kind != "" {
-			out["kind"] = kind // not_found, permission, is_directory, outside, too_large, ...
-		}
-		a.printJSON(out)
+	out := map[string]any{"success": false, "error": msg}
+	if kind := bridge.ErrorKind(err); kind != "" {
+		out["kind"] = kind // not_found, permission, is_directory, outside, too_large, ...
 	}
+	_ = a.show(out, nil)
 	if errors.Is(err, bridge.ErrInterrupted) {
 		return 130
 	}
@@ -610,19 +606,15 @@ func longOnce(msg string) string {
 // it is nil): every command's output goes through here.
 func (a *app) show(v any, human func(w io.Writer) error) error {
 	if a.g.JSON {
-		a.printJSON(v)
+		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v) // a closed stdout ends the run through pipeWatch
 		return nil
 	}
 	if human == nil {
 		return nil
 	}
 	return human(a.stdout)
-}
-
-func (a *app) printJSON(v any) {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
 
 // table writes a header and the rows it is given, in aligned columns.
@@ -973,16 +965,15 @@ func (c *ExecCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		// failure: a caller reads one shape.
 		msg := message(err, a.g.Docker)
 		fmt.Fprintf(a.stderr, "dockerbridge: %s\n", msg)
-		if a.g.JSON {
-			a.printJSON(bridge.ExecResult{Error: msg, ExitCode: jsonCode})
-		}
+		_ = a.show(bridge.ExecResult{Error: msg, ExitCode: jsonCode}, nil)
 		return exitCode(code)
 	}
-	if a.g.JSON {
-		a.printJSON(res)
-	} else if res.TimedOut {
-		fmt.Fprintf(a.stderr, "dockerbridge: %s\n", res.Error)
-	}
+	_ = a.show(res, func(io.Writer) error {
+		if res.TimedOut {
+			fmt.Fprintf(a.stderr, "dockerbridge: %s\n", res.Error)
+		}
+		return nil
+	})
 	if res.TimedOut {
 		return exitCode(124)
 	}
