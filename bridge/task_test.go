@@ -93,6 +93,20 @@ type fakeTmux struct {
 	calls [][]string
 }
 
+// newFakeTmux answers with panes. As with cli/cli's run stubs, a scripted
+// pane that no look reached fails the test: it did not go the way it claims.
+func newFakeTmux(t *testing.T, panes ...pane) *fakeTmux {
+	f := &fakeTmux{panes: panes}
+	t.Cleanup(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.panes) > 1 {
+			t.Errorf("fakeTmux: %d scripted panes were never looked at", len(f.panes)-1)
+		}
+	})
+	return f
+}
+
 func (f *fakeTmux) Run(ctx context.Context, c dockercli.Cmd) (int, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, c.Args)
@@ -193,7 +207,7 @@ func TestWaitAgent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeTmux{panes: tt.panes}
+			f := newFakeTmux(t, tt.panes...)
 			s := &tmuxcli.Server{Runner: f}
 			var lines []string
 			// Long enough for any wait that ends; the timeouts are short.
@@ -288,7 +302,7 @@ func TestStopAgent(t *testing.T) {
 		{"lives on", false, []pane{alive}, StoppedKilled, []string{"send-keys", "if-shell", "kill-session"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeTmux{panes: tt.panes}
+			f := newFakeTmux(t, tt.panes...)
 			s := &tmuxcli.Server{Runner: f}
 			got := stopAgent(context.Background(), s, TaskOptions{Session: "task", KeepRunning: tt.keep})
 			if got != tt.want {
