@@ -352,8 +352,26 @@ func readTar(r io.Reader, root *os.Root, top, rename string) (int, int64, error)
 			if err := root.Symlink(hdr.Linkname, name); err != nil {
 				return n, size, err
 			}
+		case tar.TypeLink:
+			// A second name of a file copied before it, in this copy.
+			target := strings.TrimSuffix(hdr.Linkname, "/")
+			tfirst, trest, _ := strings.Cut(target, "/")
+			if tfirst != top || trest == "" || !fs.ValidPath(target) {
+				return n, size, fmt.Errorf("unexpected hard link %q to %q in the stream", hdr.Name, hdr.Linkname)
+			}
+			if rename != "" {
+				target = rename + "/" + trest
+			}
+			if fi, err := root.Lstat(name); err == nil && !fi.IsDir() {
+				if err := root.Remove(name); err != nil {
+					return n, size, err
+				}
+			}
+			if err := root.Link(filepath.FromSlash(target), name); err != nil {
+				return n, size, err
+			}
 		default:
-			// Hard links, devices and FIFOs have no place in a workspace copy.
+			// Devices and FIFOs have no place in a workspace copy.
 			continue
 		}
 		n++
