@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -93,6 +94,17 @@ func (p *Proxy) init() {
 	})
 }
 
+// printable reports whether s is printable ASCII, as every name and
+// address a rule can hold is.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // errDenied is check's answer for a refused request; its record is logged.
 type errDenied struct{ rec Record }
 
@@ -106,6 +118,13 @@ func (e *errDenied) Error() string {
 // check decides a request for host:port and returns the addresses to dial.
 func (p *Proxy) check(ctx context.Context, method, host string, port int) ([]netip.AddrPort, error) {
 	rec := Record{Action: "deny", Method: method, Host: normHost(host), Port: port}
+	if !printable(rec.Host) {
+		// No rule names it; the log, which egress log prints on a
+		// terminal, gets it escaped.
+		rec.Host = strconv.QuoteToASCII(rec.Host)
+		rec.Time, rec.Reason = p.Now().UTC(), ReasonNotAllowed
+		return nil, &errDenied{rec}
+	}
 	deny := func(addr, reason string) error {
 		rec.Time, rec.Addr, rec.Reason = p.Now().UTC(), addr, reason
 		return &errDenied{rec}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -54,5 +56,42 @@ func TestServeClosesIdleConnections(t *testing.T) {
 	}
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("read after idling: %v, want EOF", err)
+	}
+}
+
+// A request's host is the container's to choose, and Go's parser lets
+// non-ASCII through in an absolute URL: the log, which egress log prints on
+// a terminal, must not carry a right-to-left override that disguises the
+// name, nor a C1 control a terminal may act on.
+func TestProxyLogsHostileHostsPrintable(t *testing.T) {
+	log := &syncBuf{}
+	srv := httptest.NewServer(&Proxy{Log: log})
+	defer srv.Close()
+	for _, h := range []string{"evil\u202emoc.test", "a\u009b31mb.test", "caf\u00e9.test"} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: x\r\n\r\n", h)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%q: status %d, want 403", h, resp.StatusCode)
+		}
+	}
+	recs := log.records(t)
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for _, r := range recs {
+		for _, c := range r.Host {
+			if c < 0x20 || c >= 0x7f {
+				t.Errorf("logged host %q holds %U", r.Host, c)
+				break
+			}
+		}
 	}
 }
