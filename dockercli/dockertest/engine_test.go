@@ -54,7 +54,9 @@ func TestEngineInProcess(t *testing.T) {
 }
 
 // A caller that gives up leaves the command running, as in a container:
-// the exec stays listed until the command ends.
+// the exec stays listed until the command ends. The command waits for the
+// test to let it go, so that it is still running when the test looks,
+// however slow the machine.
 func TestEngineExecOutlivesClient(t *testing.T) {
 	e := New(t)
 	ws := t.TempDir()
@@ -66,30 +68,37 @@ func TestEngineExecOutlivesClient(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Run(ctx, dockercli.Cmd{Args: []string{"docker", "exec", "luzia-x", "sh", "-c", "touch started; sleep 0.5; touch ended"}})
+		_, err := e.Run(ctx, dockercli.Cmd{Args: []string{"docker", "exec", "luzia-x", "sh", "-c",
+			"touch started; while [ ! -e go ]; do sleep 0.01; done; touch ended"}})
 		done <- err
 	}()
-	for {
-		if _, err := os.Stat(filepath.Join(ws, "started")); err == nil {
-			break
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	exists := func(name string) func() bool {
+		return func() bool { _, err := os.Stat(filepath.Join(ws, name)); return err == nil }
+	}
+	execs := func() int { got, _ := e.Container("luzia-x"); return got.Execs() }
+	waitFor("the command did not start", exists("started"))
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the exec's client returned no error after its context ended")
 	}
-	if got, _ := e.Container("luzia-x"); got.Execs() != 1 {
-		t.Errorf("%d execs in flight after the client went, want 1", got.Execs())
+	if got := execs(); got != 1 {
+		t.Errorf("%d execs in flight after the client went, want 1", got)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(ws, "ended")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command did not run on after its client went")
-		}
+	if err := os.WriteFile(filepath.Join(ws, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
+	waitFor("the command did not run on after its client went", exists("ended"))
+	// Once the command has ended, the engine no longer lists its exec, and
+	// the engine's last word on it lands before the test ends.
+	waitFor("the exec is still listed after its command ended", func() bool { return execs() == 0 })
 }
 
 // recorder is a test that only records its errors and cleanups.
