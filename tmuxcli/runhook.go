@@ -49,7 +49,8 @@ const maxScriptArg = 96 << 10
 // at a shell, typing only the command where the shell has the hook:
 //
 //   - where it has (hookCond), the run's channel goes into the pane's
-//     @db_run, then the command is pasted as it is, and claimKeys and Enter
+//     @db_run, clearKeys empty the line, then the command is pasted as it
+//     is, and claimKeys and Enter
 //     pressed: the claim key takes the channel into the line being edited,
 //     and the hook signals it at the prompt after that line, with the exit
 //     status in @db_rc (see scripts/hook.bash);
@@ -61,8 +62,8 @@ const maxScriptArg = 96 << 10
 // @db_typed says which happened. Then, as in runArgs: the pane-died hook,
 // the wait on the channel, the pane's options, state and capture.
 func runHookArgs(target, id, id2, script string, scrollback int) []string {
-	typeHook := fmt.Sprintf("set-option -p -t %s @db_typed hook ; set-option -p -t %s @db_run %s ; delete-buffer -b %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s %s Enter",
-		target, target, id, id2, id, target, target, claimKeys)
+	typeHook := fmt.Sprintf("set-option -p -t %s @db_typed hook ; set-option -p -t %s @db_run %s ; delete-buffer -b %s ; send-keys -t %s %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s %s Enter",
+		target, target, id, id2, target, clearKeys, id, target, target, claimKeys)
 	typeScript := fmt.Sprintf("set-option -p -t %s @db_typed script ; delete-buffer -b %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter",
 		target, id, id2, target, target)
 	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; delete-buffer -b %s ; wait-for -S %s",
@@ -91,6 +92,10 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 func hookable(command string) bool {
 	return strings.TrimSpace(command) != "" && !strings.HasSuffix(command, `\`) && typable(command)
 }
+
+// clearKeys is the key the hook binds to empty the line being edited
+// (scripts/hook.bash), pressed before the command is pasted: C-x C-^.
+const clearKeys = "C-x C-^"
 
 // claimKeys is the key the hook binds to its claim (scripts/hook.bash), as
 // send-keys names it: C-x C-], which no readline binding uses.

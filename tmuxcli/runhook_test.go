@@ -15,7 +15,7 @@ func TestRunHookArgs(t *testing.T) {
 		"set-option", "-p", "-u", "-t", "=s:", "@db_exit", ";",
 		"load-buffer", "-b", "db-1", "-", ";",
 		"set-buffer", "-b", "db-2", `SCRIPT\;`, ";",
-		"if-shell", "-F", "-t", "=s:", hookCond, "set-option -p -t =s: @db_typed hook ; set-option -p -t =s: @db_run db-1 ; delete-buffer -b db-2 ; paste-buffer -p -d -b db-1 -t =s: ; send-keys -t =s: C-x C-] Enter", ";",
+		"if-shell", "-F", "-t", "=s:", hookCond, "set-option -p -t =s: @db_typed hook ; set-option -p -t =s: @db_run db-1 ; delete-buffer -b db-2 ; send-keys -t =s: C-x C-^ ; paste-buffer -p -d -b db-1 -t =s: ; send-keys -t =s: C-x C-] Enter", ";",
 		"if-shell", "-F", "-t", "=s:", scriptCond, "set-option -p -t =s: @db_typed script ; delete-buffer -b db-1 ; paste-buffer -p -d -b db-2 -t =s: ; send-keys -t =s: Enter", ";",
 		"if-shell", "-F", "-t", "=s:", untypedCond, "display-message -p -t =s: '" + busyMarker + " #{pane_dead} #{pane_current_command}' ; delete-buffer -b db-1 ; delete-buffer -b db-2 ; wait-for -S db-1", ";",
 		"wait-for", "db-1", ";",

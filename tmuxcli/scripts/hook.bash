@@ -40,8 +40,16 @@ if [ -n "${TMUX_PANE-}" ]; then
         *) PROMPT_COMMAND=$__db_src${PROMPT_COMMAND:+$'\n'$PROMPT_COMMAND} ;;
       esac
     }
+    # The clear key empties the line before the command is pasted: text
+    # left on it (typed without Enter) would run glued to the command.
+    __db_clear() {
+      READLINE_LINE=
+      READLINE_POINT=0
+    }
     bind -m emacs -x '"\C-x\C-]": __db_claim' 2>/dev/null &&
       bind -m vi-insert -x '"\C-x\C-]": __db_claim' 2>/dev/null &&
+      bind -m emacs -x '"\C-x\C-^": __db_clear' 2>/dev/null &&
+      bind -m vi-insert -x '"\C-x\C-^": __db_clear' 2>/dev/null &&
       __db_bound=1
   fi
   __db_p=${PS1@P}
