@@ -43,6 +43,8 @@
 //	run.out       what a run command prints (default nothing)
 //	run.rc        its exit code (default 0)
 //	run.hang      (exists) the command never ends: no signal
+//	slow          a duration: every call waits that long before it
+//	              answers, as a server on a loaded machine does
 //	run.exit      the command ends the shell with this status: the EXIT
 //	              trap reports it, then the pane dies, but not at once:
 //	              the next call still finds the shell there (and text

@@ -126,6 +126,10 @@ func run(ctx context.Context, dir string, args []string, stdin io.Reader, stdout
 		}
 	}
 	cmds := split(args)
+	if err := p.slow(); err != nil {
+		fmt.Fprintf(stderr, "faketmux: %v\n", err)
+		return 1
+	}
 	if err := p.load(); err != nil {
 		fmt.Fprintf(stderr, "faketmux: %v\n", err)
 		return 1
@@ -158,6 +162,29 @@ func run(ctx context.Context, dir string, args []string, stdin io.Reader, stdout
 	p.die(dying)
 	p.save()
 	return 0
+}
+
+// slow holds the call for the duration in the file slow, before it takes
+// the lock: a server that answers late, as on a loaded machine, so that a
+// scenario can make a wait's deadline come before the first answer.
+func (p *proc) slow() error {
+	b, err := os.ReadFile(p.path("slow"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("slow: %w", err)
+	}
+	select {
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // dying lists the sessions whose shell exited before this call: they die
