@@ -1132,28 +1132,7 @@ func (c *StatusCmd) Run(ctx context.Context, a *app, state *bridge.State) error 
 		return err
 	}
 	st.Engine = b.Engine()
-	return a.show(st, func(w io.Writer) error {
-		if st.Engine != "" {
-			fmt.Fprintf(w, "engine:        %s\n", st.Engine)
-		}
-		switch {
-		case st.Running:
-			fmt.Fprintf(w, "%s running (id %s, image %s, user %s)\nworkspace:     %s\nstarted:       %s\nlast activity: %s\n",
-				st.Name, st.ContainerID, st.Image, st.User, st.Workspace, st.StartedAt, st.LastActivity)
-		case st.State == "restarting":
-			fmt.Fprintf(w, "%s restarting: its main process keeps exiting (see `docker logs %s`)\n", st.Name, st.Name)
-		case st.State == "paused":
-			fmt.Fprintf(w, "%s paused\n", st.Name)
-		case st.Exists:
-			fmt.Fprintf(w, "%s stopped (image %s, workspace %s)\n", st.Name, st.Image, st.Workspace)
-		default:
-			fmt.Fprintf(w, "%s does not exist\n", st.Name)
-		}
-		if st.Egress != "" {
-			fmt.Fprintf(w, "egress:        %s\n", egressLine(st))
-		}
-		return nil
-	})
+	return a.show(st, st.WriteText)
 }
 
 // all is status --all: one docker ps per engine, every engine at once.
@@ -1167,23 +1146,7 @@ func (c *StatusCmd) all(ctx context.Context, a *app, st *bridge.State) error {
 		return err
 	}
 	allFailed := a.warnEngines(errs)
-	engine := func(s string) string {
-		if a.inFleet() {
-			return s
-		}
-		return "" // on one engine the output stays as it was
-	}
-	err = a.show(withEngineErrors(rows, errs), func(w io.Writer) error {
-		return table(w, "NAME\tPROJECT\t"+engine("ENGINE\t")+"STATE\tSTATUS\tLAST ACTIVITY", func(w io.Writer) {
-			for _, r := range rows {
-				last := r.LastActivity
-				if last == "" {
-					last = "-"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s%s\t%s\t%s\n", r.Name, r.Project, engine(r.Engine+"\t"), r.State, r.Status, last)
-			}
-		})
-	})
+	err = a.show(withEngineErrors(rows, errs), func(w io.Writer) error { return bridge.WriteStatusRows(w, rows, a.inFleet()) })
 	if err == nil && allFailed {
 		return exitCode(1)
 	}
@@ -1243,13 +1206,7 @@ func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *b
 	if err != nil {
 		return err
 	}
-	return a.show(list, func(w io.Writer) error {
-		return table(w, "NAME\tPROJECT\tSTATUS\tCREATED", func(w io.Writer) {
-			for _, c := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Status, c.Created)
-			}
-		})
-	})
+	return a.show(list, func(w io.Writer) error { return bridge.WriteContainers(w, list, false) })
 }
 
 // fleet is ps of every engine at once: each row names its engine, and an
@@ -1258,13 +1215,7 @@ func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *b
 func (c *PsCmd) fleet(ctx context.Context, a *app, st *bridge.State) error {
 	list, errs := a.fleet(st).List(ctx)
 	allFailed := a.warnEngines(errs)
-	err := a.show(withEngineErrors(list, errs), func(w io.Writer) error {
-		return table(w, "NAME\tPROJECT\tENGINE\tSTATUS\tCREATED", func(w io.Writer) {
-			for _, c := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Project, c.Engine, c.Status, c.Created)
-			}
-		})
-	})
+	err := a.show(withEngineErrors(list, errs), func(w io.Writer) error { return bridge.WriteContainers(w, list, true) })
 	if err == nil && allFailed {
 		return exitCode(1)
 	}
@@ -1285,12 +1236,12 @@ func (ReapCmd) control() {}
 func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *bridge.State) error {
 	r := &bridge.Reaper{Docker: docker, State: st, Idle: c.Idle, Projects: c.Projects,
 		Prefix: a.g.ContainerPrefix, AnyPrefix: c.AnyPrefix, DryRun: c.DryRun}
-	// pass reaps once: the result, what --json prints, and where each
-	// container is, across engines.
-	pass := func() (bridge.ReapResult, any, map[string]string, error) {
+	// pass reaps once: the result, which names each container's engine on
+	// a fleet, and what --json prints.
+	pass := func() (bridge.FleetReap, any, error) {
 		if !a.inFleet() {
 			res, err := r.Reap(ctx)
-			return res, res, nil, err
+			return bridge.FleetReap{ReapResult: res}, res, err
 		}
 		fr, errs := a.fleet(st).Reap(ctx, *r)
 		for i, err := range errs {
@@ -1300,58 +1251,30 @@ func (c *ReapCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st 
 			}
 		}
 		if a.warnEngines(errs) {
-			return fr.ReapResult, fr, nil, errors.Join(errs...)
+			return bridge.FleetReap{ReapResult: fr.ReapResult}, fr, errors.Join(errs...)
 		}
-		on := map[string]string{}
-		for _, e := range fr.Engines {
-			if e.ReapResult != nil {
-				for _, name := range slices.Concat(e.Stopped, e.Active, e.Busy) {
-					on[name] = " on " + e.Engine
-				}
-				for _, w := range e.WouldStop {
-					on[w.Name] = " on " + e.Engine
-				}
-			}
-		}
-		return fr.ReapResult, fr, on, nil
+		return fr, fr, nil
 	}
 	if c.Watch <= 0 {
-		res, out, on, err := pass()
+		res, out, err := pass()
 		if err != nil {
 			return err
 		}
-		return a.show(out, func(w io.Writer) error {
-			for _, name := range res.Stopped {
-				fmt.Fprintf(w, "stopped %s%s\n", name, on[name])
-			}
-			for _, s := range res.WouldStop {
-				fmt.Fprintf(w, "would stop %s%s (idle %s)\n", s.Name, on[s.Name], idleFor(s.IdleSeconds))
-			}
-			_, err := fmt.Fprintln(w, reapSummary(res))
-			return err
-		})
+		return a.show(out, res.WriteText)
 	}
 	tick := time.NewTicker(c.Watch)
 	defer tick.Stop()
 	for {
-		res, _, on, err := pass()
+		res, _, err := pass()
 		if ctx.Err() != nil {
 			return nil
 		}
-		now := time.Now().Format(time.RFC3339)
+		now := time.Now()
 		// One bad round (docker restarting, say) must not end the loop.
 		if err != nil {
-			fmt.Fprintf(a.stderr, "%s reap: %s\n", now, message(err, a.g.Docker))
+			fmt.Fprintf(a.stderr, "%s reap: %s\n", now.Format(time.RFC3339), message(err, a.g.Docker))
 		}
-		for _, name := range res.Stopped {
-			fmt.Fprintf(a.stdout, "%s stopped %s%s (idle over %s)\n", now, name, on[name], c.Idle)
-		}
-		for _, w := range res.WouldStop {
-			fmt.Fprintf(a.stdout, "%s would stop %s%s (idle %s)\n", now, w.Name, on[w.Name], idleFor(w.IdleSeconds))
-		}
-		if a.g.Verbose && err == nil {
-			fmt.Fprintf(a.stdout, "%s reap: %s\n", now, reapSummary(res))
-		}
+		_ = res.WriteRound(a.stdout, now, c.Idle, a.g.Verbose && err == nil)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -1403,23 +1326,6 @@ func (c *CpCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	})
 }
 
-// idleFor says how long, to the minute once it is a minute or more.
-func idleFor(seconds int64) string {
-	d := time.Duration(seconds) * time.Second
-	if d < time.Minute {
-		return d.String()
-	}
-	return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
-}
-
-func reapSummary(res bridge.ReapResult) string {
-	stopped := fmt.Sprintf("%d stopped", len(res.Stopped))
-	if res.DryRun {
-		stopped = fmt.Sprintf("%d would stop", len(res.WouldStop))
-	}
-	return fmt.Sprintf("%d checked, %s, %d active, %d busy", res.Checked, stopped, len(res.Active), len(res.Busy))
-}
-
 // SnapshotCmd records and restores the workspace with git. With no
 // subcommand it takes a snapshot.
 type SnapshotCmd struct {
@@ -1439,23 +1345,7 @@ func (c *SnapshotTakeCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) err
 	if err != nil {
 		return err
 	}
-	return a.show(res, func(w io.Writer) error {
-		if res.Initialized {
-			fmt.Fprintf(w, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
-		}
-		_, err := fmt.Fprintf(w, "snapshot %d %s (%s)\n", res.ID, shortSHA(res.SHA), plural(res.Files, "file"))
-		return err
-	})
-}
-
-func shortSHA(s string) string { return s[:min(len(s), 12)] }
-
-// plural says "1 file", "2 files", as git does.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return a.show(res, res.WriteText)
 }
 
 // SnapshotLsCmd lists snapshots.
@@ -1466,13 +1356,7 @@ func (c *SnapshotLsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error
 	if err != nil {
 		return err
 	}
-	return a.show(list, func(w io.Writer) error {
-		return table(w, "ID\tSHA\tTIME\tMESSAGE", func(w io.Writer) {
-			for _, s := range list {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", s.ID, shortSHA(s.SHA), s.Time, s.Message)
-			}
-		})
-	})
+	return a.show(list, func(w io.Writer) error { return bridge.WriteSnapshots(w, list) })
 }
 
 // SnapshotDiffCmd shows the changes since a snapshot.
@@ -1504,11 +1388,7 @@ func (c *SnapshotRestoreCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) 
 	if err != nil {
 		return err
 	}
-	return a.show(res, func(w io.Writer) error {
-		fmt.Fprintf(w, "restored snapshot %s: %s written, %d removed\n", c.ID, plural(res.Written, "file"), res.Removed)
-		fmt.Fprintf(w, "the state before is snapshot %d (undo with: dockerbridge snapshot restore %d)\n", res.Undo.ID, res.Undo.ID)
-		return nil
-	})
+	return a.show(res, res.WriteText)
 }
 
 // CommitCmd commits the workspace.
@@ -1527,18 +1407,7 @@ func (c *CommitCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	if err != nil {
 		return err
 	}
-	return a.show(res, func(w io.Writer) error {
-		if res.Initialized {
-			fmt.Fprintf(w, "initialized a git repository in %s (it was not one)\n", bridge.Workspace)
-		}
-		if !res.Committed {
-			_, err := fmt.Fprintln(w, "nothing to commit")
-			return err
-		}
-		_, err := fmt.Fprintf(w, "committed %s: %s changed, %s(+), %s(-)\n", shortSHA(res.SHA),
-			plural(res.FilesChanged, "file"), plural(res.Insertions, "insertion"), plural(res.Deletions, "deletion"))
-		return err
-	})
+	return a.show(res, res.WriteText)
 }
 
 // TaskCmd runs one agent task from start to commit.
@@ -1585,59 +1454,12 @@ func (c *TaskCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		}
 		return err
 	}
-	_ = a.show(rep, func(w io.Writer) error { printTaskReport(w, rep); return nil })
+	_ = a.show(rep, rep.WriteText)
 	if !rep.Success {
 		fmt.Fprintf(a.stderr, "dockerbridge: task: %s; nothing committed; to undo the task: %s\n", rep.Error, rep.Restore)
 		return exitCode(1)
 	}
 	return nil
-}
-
-func printTaskReport(w io.Writer, r bridge.TaskReport) {
-	how := "not started"
-	switch {
-	case r.Reused:
-		how = "reused"
-	case r.Started:
-		how = "started"
-	}
-	fmt.Fprintf(w, "agent:    %s (tmux session %s, %s)\n", r.Agent, r.Session, how)
-	note := ""
-	if r.Initialized {
-		note = " (initialized a git repository in " + bridge.Workspace + ")"
-	}
-	fmt.Fprintf(w, "snapshot: %d %s%s\n", r.SnapshotID, shortSHA(r.SnapshotSHA), note)
-	ended := r.Ended
-	if r.ExitStatus != nil {
-		ended += fmt.Sprintf(" with status %d", *r.ExitStatus)
-	}
-	if r.Match != "" {
-		ended += fmt.Sprintf(" %q", r.Match)
-	}
-	fmt.Fprintf(w, "wait:     %s: %s after %s\n", r.Wait, ended, time.Duration(r.WaitMS)*time.Millisecond)
-	switch {
-	case r.Committed:
-		fmt.Fprintf(w, "commit:   %s: %s changed, %s(+), %s(-)\n", shortSHA(r.CommitSHA),
-			plural(r.FilesChanged, "file"), plural(r.Insertions, "insertion"), plural(r.Deletions, "deletion"))
-	case r.Success && r.CommitSHA == "" && r.Error == "":
-		fmt.Fprintln(w, "commit:   none (nothing to commit, or --no-commit)")
-	default:
-		fmt.Fprintf(w, "commit:   none: %s\n", r.Error)
-	}
-	switch r.Stopped {
-	case "":
-	case bridge.StoppedKept:
-		fmt.Fprintln(w, "stopped:  no, kept running (--keep-running)")
-	default:
-		fmt.Fprintf(w, "stopped:  %s\n", r.Stopped)
-	}
-	fmt.Fprintf(w, "duration: %s\n", time.Duration(r.DurationMS)*time.Millisecond)
-	if r.Transcript != "" {
-		fmt.Fprintf(w, "log:      %s (tmux log %s)\n", r.Transcript, r.Session)
-	}
-	fmt.Fprintf(w, "undo:     %s\n", r.Restore)
-	fmt.Fprintln(w, "--- last screen ---")
-	fmt.Fprint(w, r.Screen)
 }
 
 // TmuxCmd drives interactive programs (coding agents, REPLs, shells) through
@@ -2120,21 +1942,7 @@ func (c *JobLsCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	if err != nil {
 		return err
 	}
-	return a.show(jobs, func(w io.Writer) error {
-		return table(w, "NAME\tSTATE\tPID\tSTARTED\tCOMMAND", func(w io.Writer) {
-			for _, j := range jobs {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", j.Name, jobState(j), j.PID, j.Started, j.Command)
-			}
-		})
-	})
-}
-
-// jobState is a job's state for people: "exited 3", "killed", "running".
-func jobState(j bridge.Job) string {
-	if j.State == bridge.JobExited && j.ExitCode != nil {
-		return fmt.Sprintf("exited %d", *j.ExitCode)
-	}
-	return j.State
+	return a.show(jobs, func(w io.Writer) error { return bridge.WriteJobs(w, jobs) })
 }
 
 // JobLogsCmd prints a job's log.
@@ -2192,19 +2000,10 @@ func (c *JobKillCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		if j.State == bridge.JobKilled {
 			fmt.Fprintf(w, "job %s killed\n", j.Name)
 		} else {
-			fmt.Fprintf(w, "job %s had already ended: %s\n", j.Name, jobState(j))
+			fmt.Fprintf(w, "job %s had already ended: %s\n", j.Name, j.Describe())
 		}
 		return nil
 	})
-}
-
-// egressLine says what an egress-controlled container can reach.
-func egressLine(st bridge.Status) string {
-	if st.EgressProxy == "running" {
-		return st.Egress + " (proxy running)"
-	}
-	return fmt.Sprintf("%s, but its proxy is %s: no connection out (start it with `docker start %s%s`, or stop and start the container)",
-		st.Egress, st.EgressProxy, st.Name, bridge.ProxySuffix)
 }
 
 // absPath makes a host path absolute, so that it means the same file

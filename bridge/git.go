@@ -133,6 +133,8 @@ type RestoreResult struct {
 	Undo    SnapshotResult `json:"undo"`
 	Written int            `json:"written"`
 	Removed int            `json:"removed"`
+	// asked is the snapshot as the caller named it, for WriteText.
+	asked string
 }
 
 // CommitResult is the result of Commit.
@@ -310,7 +312,7 @@ func (b *Bridge) Restore(ctx context.Context, id string) (RestoreResult, error) 
 	out := dockercli.NewCapBuffer(stderrKeep)
 	err := b.gitScript(ctx, "snapshot restore "+id, snapshotRestoreScript, out, id)
 	kv, _ := fields(out.String())
-	res := RestoreResult{Success: err == nil, SHA: kv["sha"], Undo: snapshotFrom(kv, "undo_")}
+	res := RestoreResult{Success: err == nil, SHA: kv["sha"], Undo: snapshotFrom(kv, "undo_"), asked: id}
 	res.Undo.Message = "dockerbridge: before restoring snapshot " + id
 	res.Written, _ = strconv.Atoi(kv["written"])
 	res.Removed, _ = strconv.Atoi(kv["removed"])
