@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -446,18 +445,23 @@ func oneCommand(args []string) reflect.Type {
 	return nil
 }
 
-// commandNames are the names kong gives a command field: its name tag, or
-// its field name in lower case with a dash between words, and its aliases.
+// commandNames are the names kong gives a command field: its own, and its
+// aliases.
 func commandNames(f reflect.StructField) []string {
-	name := f.Tag.Get("name")
-	if name == "" {
-		name = dashed(f.Name)
-	}
-	names := []string{name}
+	names := []string{kongName(f)}
 	if aliases := f.Tag.Get("aliases"); aliases != "" {
 		names = append(names, strings.Split(aliases, ",")...)
 	}
 	return names
+}
+
+// kongName is the name kong gives a flag or command field: its name tag,
+// or its field name dashed.
+func kongName(f reflect.StructField) string {
+	if name := f.Tag.Get("name"); name != "" {
+		return name
+	}
+	return dashed(f.Name)
 }
 
 // dashed is kong's flag and command name for a field: NoInit is no-init,
@@ -485,11 +489,7 @@ func takesValue(a string) bool {
 	globals := reflect.TypeFor[Globals]()
 	for i := range globals.NumField() {
 		f := globals.Field(i)
-		name := f.Tag.Get("name")
-		if name == "" {
-			name = dashed(f.Name)
-		}
-		if (isLong && long == name) || (!isLong && len(a) > 1 && f.Tag.Get("short") == short) {
+		if (isLong && long == kongName(f)) || (!isLong && len(a) > 1 && f.Tag.Get("short") == short) {
 			return f.Type.Kind() != reflect.Bool
 		}
 	}
@@ -615,14 +615,6 @@ func (a *app) show(v any, human func(w io.Writer) error) error {
 		return nil
 	}
 	return human(a.stdout)
-}
-
-// table writes a header and the rows it is given, in aligned columns.
-func table(w io.Writer, header string, rows func(w io.Writer)) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	rows(tw)
-	return tw.Flush()
 }
 
 // docker provides the docker client.
@@ -1619,8 +1611,11 @@ func (c *TmuxCaptureCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) err
 	})
 }
 
-// waitReport prints a wait's result; a timeout exits 1.
-func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult) error {
+// waitReport prints how a wait ended, under key in JSON; a timeout exits 1.
+func (a *app) waitReport(verb, key string, res tmuxcli.WaitResult, err error) error {
+	if err != nil {
+		return err
+	}
 	out := map[string]any{key: res.OK, "waited_ms": res.Waited.Milliseconds(), "content": res.Content, "polls": res.Polls}
 	if key == "matched" {
 		out["match"] = res.Match
@@ -1658,10 +1653,7 @@ func (c *TmuxWaitPromptCmd) Validate() (err error) {
 
 func (c *TmuxWaitPromptCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 	res, err := s.WaitPrompt(ctx, string(c.Name), c.re, tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, History: c.History, Changed: c.Changed})
-	if err != nil {
-		return err
-	}
-	return a.waitReport("wait-prompt", "matched", res)
+	return a.waitReport("wait-prompt", "matched", res, err)
 }
 
 // TmuxWaitIdleCmd waits for the screen to settle.
@@ -1683,10 +1675,7 @@ func (c *TmuxWaitIdleCmd) Validate() (err error) {
 
 func (c *TmuxWaitIdleCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 	res, err := s.WaitIdle(ctx, string(c.Name), tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, Idle: c.Idle, Ignore: c.ignore})
-	if err != nil {
-		return err
-	}
-	return a.waitReport("wait-idle", "idle", res)
+	return a.waitReport("wait-idle", "idle", res, err)
 }
 
 // TmuxWaitShellCmd waits for the shell's prompt.
@@ -1707,10 +1696,7 @@ func (c *TmuxWaitShellCmd) Validate() (err error) {
 
 func (c *TmuxWaitShellCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 	res, err := s.WaitShell(ctx, string(c.Name), tmuxcli.WaitOptions{Timeout: a.timeout, Interval: c.Interval, Prompt: c.prompt})
-	if err != nil {
-		return err
-	}
-	return a.waitReport("wait-shell", "completed", res)
+	return a.waitReport("wait-shell", "completed", res, err)
 }
 
 // TmuxRunCmd runs a shell command in a session and waits for it.
@@ -1818,19 +1804,7 @@ func (c *TmuxLsCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
 	if err != nil {
 		return err
 	}
-	return a.show(panes, func(w io.Writer) error {
-		return table(w, "NAME\tPANE\tPID\tSTATE\tCOMMAND", func(w io.Writer) {
-			for _, p := range panes {
-				state := "alive"
-				if p.Dead && p.ExitStatus != nil {
-					state = fmt.Sprintf("dead (exit %d)", *p.ExitStatus)
-				} else if p.Dead {
-					state = "dead"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.PaneID, p.PID, state, p.Command)
-			}
-		})
-	})
+	return a.show(panes, func(w io.Writer) error { return tmuxcli.WritePanes(w, panes) })
 }
 
 // TmuxStateCmd says what a session's program is doing, in one call.
@@ -1856,14 +1830,7 @@ func (c *TmuxStateCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error
 	if err != nil {
 		return err
 	}
-	return a.show(st, func(w io.Writer) error {
-		if st.ExitStatus != nil {
-			_, err := fmt.Fprintf(w, "%s %d\t%s\n", st.State, *st.ExitStatus, st.Reason)
-			return err
-		}
-		_, err := fmt.Fprintf(w, "%s\t%s\n", st.State, st.Reason)
-		return err
-	})
+	return a.show(st, st.WriteText)
 }
 
 // TmuxLogCmd prints a session's transcript.
