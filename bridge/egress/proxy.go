@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -211,7 +213,133 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, err)
 		return
 	}
+	if r.Body == http.NoBody && r.Header.Get("Upgrade") == "" {
+		p.relay(w, r, addrs)
+		return
+	}
 	p.forward.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrsKey{}, addrs)))
+}
+
+// hopHeaders are a connection's own, not passed on (RFC 9110, 7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
+// relay forwards a request without a body on a connection of its own to
+// the server, and hands the answer's body from the server's socket to the
+// client's in the kernel (splice) when its length is known: the cost of a
+// download through the proxy is then the second connection's, not a copy
+// of every byte through the proxy's memory. The client's connection stays
+// with the http.Server, so each request on it, kept alive or pipelined,
+// is read and checked on its own; only this one reaches the server, which
+// is asked to close after it.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, addrs []netip.AddrPort) {
+	up, err := p.dialAny(r.Context(), addrs)
+	if err != nil {
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer up.Close()
+	// A client that goes away (or the handler's end) ends the server's
+	// connection too, and with it a read that waits on the server.
+	stop := context.AfterFunc(r.Context(), func() { _ = up.Close() })
+	defer stop()
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.Close = true
+	removeHopHeaders(out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		// Request.Write would add Go's own.
+		out.Header.Set("User-Agent", "")
+	}
+	if err := out.Write(up); err != nil {
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	br := bufio.NewReaderSize(up, 32<<10)
+	resp, err := http.ReadResponse(br, out)
+	// Interim answers (100 Continue, 103 Early Hints) carry no body.
+	for err == nil && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(br, out)
+	}
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		err = errors.New("the server switched protocols unasked")
+	}
+	if err != nil {
+		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	// The body is not closed: that would read it to its end; closing up
+	// ends it.
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	length := resp.ContentLength
+	if resp.Body == http.NoBody || length == 0 || len(resp.TransferEncoding) > 0 || length < 0 {
+		announceTrailers(h, resp.Trailer)
+		w.WriteHeader(resp.StatusCode)
+		if resp.Body != http.NoBody {
+			_ = copyFlushing(w, resp.Body)
+			for k, vv := range resp.Trailer {
+				h[http.TrailerPrefix+k] = vv
+			}
+		}
+		return
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(resp.StatusCode)
+	// What the header's read left in the buffer first, then the rest
+	// straight from the socket: the response's ReadFrom hands a limited
+	// TCP reader to the client's TCP connection, which splices.
+	head, _ := br.Peek(int(min(int64(br.Buffered()), length)))
+	if _, err := w.Write(head); err != nil {
+		return
+	}
+	_, _ = io.Copy(w, io.LimitReader(up, length-int64(len(head))))
+}
+
+func announceTrailers(h, trailer http.Header) {
+	for k := range trailer {
+		h.Add("Trailer", k)
+	}
+}
+
+// copyFlushing passes a body of unknown length on as it comes, for
+// answers that stream.
+func copyFlushing(w http.ResponseWriter, body io.Reader) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			_ = rc.Flush()
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {

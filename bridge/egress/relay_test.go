@@ -1,0 +1,166 @@
+package egress
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readAnswers reads n answers from one client connection, with their
+// bodies.
+func readAnswers(t *testing.T, c net.Conn, method string, n int) ([]int, []string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	var codes []int
+	var bodies []string
+	for range n {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("answer %d: %v", len(codes)+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("answer %d's body: %v", len(codes)+1, err)
+		}
+		codes = append(codes, resp.StatusCode)
+		bodies = append(bodies, string(body))
+	}
+	return codes, bodies
+}
+
+// Every request on a client connection is checked, whether it comes after
+// an answer on a kept-alive connection or right behind the first one.
+func TestProxyChecksEveryRequestOnAConnection(t *testing.T) {
+	for _, pipelined := range []bool{false, true} {
+		name := "kept alive"
+		if pipelined {
+			name = "pipelined"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, "allow=web.test")
+			c, err := net.Dial("tcp", r.proxy.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			reqs := []string{
+				"GET http://web.test/first HTTP/1.1\r\nHost: web.test\r\n\r\n",
+				"GET http://other.test/second HTTP/1.1\r\nHost: other.test\r\n\r\n",
+				"GET http://web.test/third HTTP/1.1\r\nHost: web.test\r\n\r\n",
+			}
+			var codes []int
+			var bodies []string
+			if pipelined {
+				if _, err := io.WriteString(c, strings.Join(reqs, "")); err != nil {
+					t.Fatal(err)
+				}
+				codes, bodies = readAnswers(t, c, "GET", 3)
+			} else {
+				for _, req := range reqs {
+					if _, err := io.WriteString(c, req); err != nil {
+						t.Fatal(err)
+					}
+					code, body := readAnswers(t, c, "GET", 1)
+					codes, bodies = append(codes, code...), append(bodies, body...)
+				}
+			}
+			if codes[0] != 200 || !strings.HasPrefix(bodies[0], "plain GET /first") {
+				t.Errorf("first: %d %q", codes[0], bodies[0])
+			}
+			if codes[1] != http.StatusForbidden || !strings.Contains(bodies[1], "other.test") {
+				t.Errorf("second, to a host not allowed: %d %q, want 403", codes[1], bodies[1])
+			}
+			if codes[2] != 200 || !strings.HasPrefix(bodies[2], "plain GET /third") {
+				t.Errorf("third: %d %q", codes[2], bodies[2])
+			}
+			if recs := r.log.records(t); len(recs) != 1 || recs[0].Host != "other.test" {
+				t.Errorf("log %+v, want the one denial of other.test", recs)
+			}
+			r.net.mu.Lock()
+			defer r.net.mu.Unlock()
+			if strings.Join(r.net.dialed, " ") != "192.0.2.10:80 192.0.2.10:80" {
+				t.Errorf("dialled %v, want web.test's address twice", r.net.dialed)
+			}
+		})
+	}
+}
+
+// The answer reaches the client as the server sent it, whatever its
+// framing, and the client's connection stays usable after it.
+func TestProxyRelaysAnswers(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB, more than any buffer
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		seen = append(seen, req.Method+" "+req.RequestURI+" connection="+req.Header.Get("Connection")+
+			" keep-alive="+req.Header.Get("Keep-Alive")+" x="+req.Header.Get("X-Kept")+" ua="+req.Header.Get("User-Agent"))
+		switch req.URL.Path {
+		case "/big":
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			w.Header().Set("Keep-Alive", "timeout=5")
+			_, _ = w.Write(big)
+		case "/stream":
+			for i := range 3 {
+				_, _ = io.WriteString(w, "part"+strconv.Itoa(i)+";")
+				w.(http.Flusher).Flush()
+			}
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	r := newRig(t, "allow=web.test")
+	r.net.routes["192.0.2.10:80"] = srv.Listener.Addr().String()
+	c, err := net.Dial("tcp", r.proxy.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(method, path, extra string) {
+		t.Helper()
+		req := method + " http://web.test" + path + " HTTP/1.1\r\nHost: web.test\r\nProxy-Connection: keep-alive\r\n" +
+			"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-Kept: 1\r\n" + extra + "\r\n"
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("GET", "/big", "")
+	if codes, bodies := readAnswers(t, c, "GET", 1); codes[0] != 200 || bodies[0] != string(big) {
+		t.Fatalf("big: %d, %d bytes, want 200 and %d bytes as sent", codes[0], len(bodies[0]), len(big))
+	}
+	send("GET", "/stream", "User-Agent: agent/1\r\n")
+	if codes, bodies := readAnswers(t, c, "GET", 1); codes[0] != 200 || bodies[0] != "part0;part1;part2;" {
+		t.Fatalf("stream: %d %q", codes[0], bodies[0])
+	}
+	send("HEAD", "/big", "")
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(big)) {
+		t.Fatalf("HEAD: %v %v, want 200 and the length", resp, err)
+	}
+	if resp.Header.Get("Keep-Alive") != "" {
+		t.Errorf("the server's Keep-Alive reached the client: %q", resp.Header.Get("Keep-Alive"))
+	}
+	send("GET", "/empty", "")
+	resp, err = http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("empty: %v %v, want 204", resp, err)
+	}
+	want := []string{
+		"GET /big connection=close keep-alive= x=1 ua=",
+		"GET /stream connection=close keep-alive= x=1 ua=agent/1",
+		"HEAD /big connection=close keep-alive= x=1 ua=",
+		"GET /empty connection=close keep-alive= x=1 ua=",
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the server saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
