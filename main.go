@@ -1715,14 +1715,13 @@ func (c *TmuxRunCmd) Run(ctx context.Context, a *app, t *TmuxCmd, s *tmuxcli.Ser
 	if strings.TrimSpace(command) == "" {
 		return usageError{errors.New("tmux run: no command given")}
 	}
+	o := tmuxcli.RunOptions{Timeout: a.timeout}
 	if c.Cwd != "" {
-		dir, err := c.dir(ctx, a, t)
-		if err != nil {
+		if o.Dir, err = c.dir(ctx, a, t); err != nil {
 			return err
 		}
-		command = inDir(dir, command)
 	}
-	res, err := s.Run(ctx, string(c.Name), command, tmuxcli.RunOptions{Timeout: a.timeout})
+	res, err := s.Run(ctx, string(c.Name), command, o)
 	if err != nil {
 		return err
 	}
@@ -1735,19 +1734,6 @@ func (c *TmuxRunCmd) Run(ctx context.Context, a *app, t *TmuxCmd, s *tmuxcli.Ser
 		return exitCode(124)
 	}
 	return exitCode(res.ExitCode)
-}
-
-// inDir is command run in dir, in a subshell, so that the directory is this
-// command's only. A line break before the subshell's end ends a last line
-// that may be a comment or a heredoc; a plain one-line command gets none, so
-// that it stays one line on the screen.
-func inDir(dir, command string) string {
-	command = strings.TrimRight(command, "\n")
-	end := " )"
-	if strings.ContainsAny(command, "\n#\\") {
-		end = "\n)"
-	}
-	return "(cd -- " + tmuxcli.ShellQuote(dir) + " || exit; " + command + end
 }
 
 // dir is --cwd made absolute and checked to be a directory the project

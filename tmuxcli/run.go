@@ -15,6 +15,9 @@ type RunOptions struct {
 	// Scrollback is how many lines above the screen the first capture
 	// takes; a longer output costs one more call that takes everything.
 	Scrollback int
+	// Dir, when set, is where the command runs: in a subshell, so that the
+	// session's shell keeps its own directory.
+	Dir string
 }
 
 // DefaultScrollback is RunOptions.Scrollback's default.
@@ -55,6 +58,9 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	}
 	if o.Timeout <= 0 {
 		return RunResult{}, errors.New("run: the timeout must be positive")
+	}
+	if o.Dir != "" {
+		command = inDir(o.Dir, command)
 	}
 	scroll := o.Scrollback
 	if scroll <= 0 {
@@ -195,4 +201,17 @@ func dropDeadNotice(lines []string) []string {
 		return TrimBlank(lines[:n-1])
 	}
 	return lines
+}
+
+// inDir is command run in dir, in a subshell, so that the directory is this
+// command's only. A line break before the subshell's end ends a last line
+// that may be a comment or a heredoc; a plain one-line command gets none, so
+// that it stays one line on the screen.
+func inDir(dir, command string) string {
+	command = strings.TrimRight(command, "\n")
+	end := " )"
+	if strings.ContainsAny(command, "\n#\\") {
+		end = "\n)"
+	}
+	return "(cd -- " + ShellQuote(dir) + " || exit; " + command + end
 }

@@ -1,4 +1,4 @@
-package main
+package tmuxcli
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// tmux run --cwd's command line runs the command in the directory, keeps
+// RunOptions.Dir's command line runs the command in the directory, keeps
 // the shell's own directory, and keeps heredocs, comments, a final
 // backslash-free line and the exit status; checked with the host's bash.
 func TestInDir(t *testing.T) {
