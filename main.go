@@ -715,6 +715,18 @@ func (a *app) warnEngines(errs []error) bool {
 	return failed > 0 && failed == len(errs)
 }
 
+// showRows shows the rows of every engine that answered, and in JSON an
+// {engine, error} row for each that did not, warned about on stderr too.
+// The call fails when no engine answered.
+func showRows[T any](a *app, rows []T, errs []error, human func(w io.Writer) error) error {
+	allFailed := a.warnEngines(errs)
+	err := a.show(withEngineErrors(rows, errs), human)
+	if err == nil && allFailed {
+		return exitCode(1)
+	}
+	return err
+}
+
 // withEngineErrors is rows followed by the {engine, error} rows of the
 // engines that did not answer.
 func withEngineErrors[T any](rows []T, errs []error) []any {
@@ -1137,12 +1149,7 @@ func (c *StatusCmd) all(ctx context.Context, a *app, st *bridge.State) error {
 	} else if rows, err = bridge.StatusAll(ctx, a.docker(), st); err != nil {
 		return err
 	}
-	allFailed := a.warnEngines(errs)
-	err = a.show(withEngineErrors(rows, errs), func(w io.Writer) error { return bridge.WriteStatusRows(w, rows, a.inFleet()) })
-	if err == nil && allFailed {
-		return exitCode(1)
-	}
-	return err
+	return showRows(a, rows, errs, func(w io.Writer) error { return bridge.WriteStatusRows(w, rows, a.inFleet()) })
 }
 
 // StopCmd stops the container.
@@ -1206,12 +1213,7 @@ func (c *PsCmd) Run(ctx context.Context, a *app, docker *dockercli.Client, st *b
 // JSON) and a warning, beside the others' rows.
 func (c *PsCmd) fleet(ctx context.Context, a *app, st *bridge.State) error {
 	list, errs := a.fleet(st).List(ctx)
-	allFailed := a.warnEngines(errs)
-	err := a.show(withEngineErrors(list, errs), func(w io.Writer) error { return bridge.WriteContainers(w, list, true) })
-	if err == nil && allFailed {
-		return exitCode(1)
-	}
-	return err
+	return showRows(a, list, errs, func(w io.Writer) error { return bridge.WriteContainers(w, list, true) })
 }
 
 // ReapCmd stops idle containers.
