@@ -1990,11 +1990,7 @@ func (c *EgressLogCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error 
 	}
 	return a.show(recs, func(w io.Writer) error {
 		for _, r := range recs {
-			why := r.Reason
-			if r.Addr != "" {
-				why += ": " + r.Addr
-			}
-			fmt.Fprintf(w, "%s  %s %s  %s\n", r.Time.Format(time.RFC3339), r.Method, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), why)
+			fmt.Fprintln(w, r)
 		}
 		return nil
 	})
