@@ -662,7 +662,7 @@ func (a *app) bridge(ctx context.Context) (*bridge.Bridge, error) {
 
 		Egress:        g.Egress,
 		EgressImage:   g.EgressImage,
-		EgressBinary:  absPath(g.EgressBinary),
+		EgressBinary:  g.EgressBinary,
 		EgressOutside: g.EgressNetwork,
 		EgressHosts:   g.EgressHost,
 	}, g.Harden, g.NoNetwork), a.docker(), a.runner, st)
@@ -1959,18 +1959,6 @@ func (c *JobKillCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		}
 		return nil
 	})
-}
-
-// absPath makes a host path absolute, so that it means the same file
-// whatever the directory the proxy image is made from.
-func absPath(p string) string {
-	if p == "" {
-		return p
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		return abs
-	}
-	return p
 }
 
 // EgressCmd groups the egress commands.

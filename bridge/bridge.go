@@ -152,6 +152,9 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 		cfg.Prefix = DefaultPrefix
 	}
 	cfg.HostPath = absPath(cfg.HostPath)
+	// The proxy image is made in a directory of its own, where a relative
+	// path would name another file.
+	cfg.EgressBinary = absPath(cfg.EgressBinary)
 	cfg.Mounts = slices.Clone(cfg.Mounts)
 	for i, m := range cfg.Mounts {
 		cfg.Mounts[i] = mountSource(m)

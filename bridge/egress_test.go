@@ -404,3 +404,19 @@ func TestReapStopsProxies(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// A relative --egress-binary means the file where the call was made, not
+// one in the directory the proxy image is made in.
+func TestNewMakesEgressBinaryAbsolute(t *testing.T) {
+	b, err := New(Config{Project: "proj", HostPath: "/home/proj", EgressBinary: "bin/dockerbridge"}, &dockercli.Client{}, hostIDs{"1", "1"}, openTestState(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Config().EgressBinary, filepath.Join(wd, "bin/dockerbridge"); got != want {
+		t.Errorf("EgressBinary %q, want %q", got, want)
+	}
+}
