@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -220,6 +221,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrsKey{}, addrs)))
 }
 
+// maxHeaderBytes bounds an answer's headers, interim answers included.
+const maxHeaderBytes = 10 << 20
+
 // hopHeaders are a connection's own, not passed on (RFC 9110, 7.6.1).
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -270,12 +274,16 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, addrs []netip.Addr
 		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	br := bufio.NewReaderSize(up, 32<<10)
+	// A server that sends headers without end must not fill the proxy's
+	// memory: they get what http.Transport allows them by default.
+	headers := &io.LimitedReader{R: up, N: maxHeaderBytes}
+	br := bufio.NewReaderSize(headers, 32<<10)
 	resp, err := http.ReadResponse(br, out)
 	// Interim answers (100 Continue, 103 Early Hints) carry no body.
 	for err == nil && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(br, out)
 	}
+	headers.N = math.MaxInt64
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		err = errors.New("the server switched protocols unasked")
 	}

@@ -164,3 +164,49 @@ func TestProxyRelaysAnswers(t *testing.T) {
 		t.Errorf("the server saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A server that sends headers without end gets a 502, not the proxy's
+// memory.
+func TestProxyBoundsAnswerHeaders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			sent <- 0
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := []byte("X-Pad: " + strings.Repeat("a", 1000) + "\r\n")
+		var n int64
+		for n < 256<<20 {
+			if _, err := c.Write(line); err != nil {
+				break
+			}
+			n += int64(len(line))
+		}
+		sent <- n
+	}()
+	r := newRig(t, "allow=web.test")
+	r.net.routes["192.0.2.10:80"] = ln.Addr().String()
+	c, err := net.Dial("tcp", r.proxy.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET http://web.test/ HTTP/1.1\r\nHost: web.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	codes, bodies := readAnswers(t, c, "GET", 1)
+	if codes[0] != http.StatusBadGateway {
+		t.Fatalf("got %d %q, want 502", codes[0], bodies[0])
+	}
+	if n := <-sent; n >= 256<<20 {
+		t.Fatalf("the proxy read %d bytes of headers", n)
+	}
+}
