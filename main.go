@@ -620,9 +620,9 @@ func (a *app) show(v any, human func(w io.Writer) error) error {
 // docker provides the docker client.
 func (a *app) docker() *dockercli.Client {
 	// Every docker call is bounded: by --timeout when it is shorter than
-	// the two minutes a control call gets by default.
+	// what a control call gets by default.
 	return &dockercli.Client{Runner: a.runner, Bin: a.g.Docker, Context: a.g.Context,
-		CallTimeout: min(a.g.Timeout.or(bridge.DefaultTimeout), 2*time.Minute)}
+		CallTimeout: min(a.g.Timeout.or(bridge.DefaultTimeout), dockercli.DefaultCallTimeout)}
 }
 
 // state provides the state directory.

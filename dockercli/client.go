@@ -22,9 +22,12 @@ type Client struct {
 	// CLI's own choice, including DOCKER_HOST.
 	Context string
 	// CallTimeout bounds each control call (inspect, ps, run, start, stop,
-	// rm). Zero means two minutes.
+	// rm). Zero means DefaultCallTimeout.
 	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout is a control call's deadline when CallTimeout is zero.
+const DefaultCallTimeout = 2 * time.Minute
 
 // Argv is the full argv for docker args: the binary, global flags, args.
 func (c *Client) Argv(args []string) []string {
@@ -55,7 +58,7 @@ func (c *Client) Output(ctx context.Context, args ...string) (string, error) {
 func (c *Client) output(ctx context.Context, stdin io.Reader, args []string) (string, error) {
 	timeout := c.CallTimeout
 	if timeout == 0 {
-		timeout = 2 * time.Minute
+		timeout = DefaultCallTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
