@@ -899,17 +899,7 @@ type StartCmd struct{}
 
 func (c *StartCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	started, err := b.Ensure(ctx)
-	if err != nil {
-		return err
-	}
-	return a.show(map[string]any{"success": true, "started": started, "container": b.Name()}, func(w io.Writer) error {
-		if started {
-			fmt.Fprintf(w, "started %s\n", b.Name())
-		} else {
-			fmt.Fprintf(w, "%s already running\n", b.Name())
-		}
-		return nil
-	})
+	return a.report(err, "started", started, b.Name(), "already running")
 }
 
 // ExecCmd runs a command in the container.
@@ -1165,7 +1155,7 @@ func (c *StopCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 			return err
 		})
 	}
-	return a.report(err, "stopped", stopped, b.Name())
+	return a.report(err, "stopped", stopped, b.Name(), "does not exist")
 }
 
 // RmCmd removes the container.
@@ -1175,20 +1165,22 @@ func (RmCmd) control() {}
 
 func (c *RmCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 	removed, err := b.Remove(ctx)
-	return a.report(err, "removed", removed, b.Name())
+	return a.report(err, "removed", removed, b.Name(), "does not exist")
 }
 
-func (a *app) report(err error, verb string, done bool, name string) error {
+// report shows what start, stop or rm did to the container: "VERB NAME",
+// or NAME and why nothing was done.
+func (a *app) report(err error, verb string, done bool, name, why string) error {
 	if err != nil {
 		return err
 	}
 	return a.show(map[string]any{"success": true, verb: done, "container": name}, func(w io.Writer) error {
 		if done {
-			fmt.Fprintf(w, "%s %s\n", verb, name)
-		} else {
-			fmt.Fprintf(w, "%s does not exist\n", name)
+			_, err := fmt.Fprintf(w, "%s %s\n", verb, name)
+			return err
 		}
-		return nil
+		_, err := fmt.Fprintf(w, "%s %s\n", name, why)
+		return err
 	})
 }
 
