@@ -313,6 +313,9 @@ func (f *Fleet) Resolve(ctx context.Context, name, project string, need Need) (e
 func (b *Bridge) UseFleet(ctx context.Context, f *Fleet, pin string) error {
 	b.fleet = f
 	if pin != "" {
+		if e, ok := f.State.Engine(b.Name()); ok && e != pin && slices.Contains(f.Engines, e) {
+			return &PinError{Name: b.Name(), Pin: pin, Holder: e}
+		}
 		b.engine, b.docker, b.pin = pin, f.Client(pin), true
 	} else {
 		engine, placed, err := f.Resolve(ctx, b.Name(), b.cfg.Project, NeedOf(b.cfg.CPUs, b.cfg.Memory))
@@ -333,19 +336,24 @@ func (b *Bridge) Engine() string { return b.engine }
 // container is missing: the state directory may be out of date. It asks the
 // other engines and moves the bridge to the one that has the container,
 // reporting whether it moved. A container found nowhere is made on the
-// bridge's engine, where it was placed.
-func (b *Bridge) relocate(ctx context.Context) bool {
-	if b.fleet == nil || b.placed || b.pin {
-		return false
+// bridge's engine, where it was placed. A pinned bridge does not move: a
+// container found elsewhere is a *PinError, since making one on the pinned
+// engine would split the project.
+func (b *Bridge) relocate(ctx context.Context) (bool, error) {
+	if b.fleet == nil || b.placed {
+		return false, nil
 	}
 	found, _ := b.fleet.Find(ctx, b.Name(), b.cfg.Project)
 	if len(found) == 0 || slices.Contains(found, b.engine) {
-		return false
+		return false, nil
+	}
+	if b.pin {
+		return false, &PinError{Name: b.Name(), Pin: b.engine, Holder: found[0]}
 	}
 	b.engine, b.docker = found[0], b.fleet.Client(found[0])
 	b.cfg.RemoteEngine = b.cfg.RemoteEngine || remoteEngine(b.engine)
 	_ = b.fleet.State.SetEngine(b.Name(), b.engine)
-	return true
+	return true, nil
 }
 
 // fleetSpec binds the workspace with --mount in a fleet: the path is on the
@@ -497,4 +505,14 @@ func (f *Fleet) StatusAll(ctx context.Context) ([]StatusRow, []error) {
 		rows = append(rows, r...)
 	}
 	return rows, errs
+}
+
+// PinError refuses a pinned engine for a project whose container is on
+// another engine: a second container there would split the project.
+type PinError struct {
+	Name, Pin, Holder string
+}
+
+func (e *PinError) Error() string {
+	return fmt.Sprintf("%s is on engine %s, not %s: a container made on %s would be a second one; use %s, or remove the one there first", e.Name, e.Holder, e.Pin, e.Pin, e.Holder)
 }

@@ -466,3 +466,50 @@ func TestCopyTarRefusesEscape(t *testing.T) {
 		root.Close()
 	}
 }
+
+func TestFleetPinRefusesASecondContainer(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		t.Run(fmt.Sprintf("known=%v", known), func(t *testing.T) {
+			ff := newFakeFleet(t, "a", "b")
+			st := newState(t)
+			ff.add("b", "luzia-p", true, "p")
+			if known {
+				if err := st.SetEngine("luzia-p", "b"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := New(Config{Project: "p", HostPath: t.TempDir(), RemoteEngine: true}, &dockercli.Client{Runner: ff}, ff, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = b.UseFleet(context.Background(), ff.fleet(st), "a")
+			if err == nil {
+				_, err = b.Ensure(context.Background())
+			}
+			var pe *PinError
+			if !errors.As(err, &pe) || pe.Holder != "b" || pe.Pin != "a" {
+				t.Fatalf("pinned to a with the container on b: err %v, want a PinError naming both", err)
+			}
+			if ff.runs != 0 {
+				t.Fatalf("%d containers made, want none", ff.runs)
+			}
+			if e, _ := st.Engine("luzia-p"); known && e != "b" {
+				t.Fatalf("recorded engine %q, want b still", e)
+			}
+		})
+	}
+	// A pin on the engine that holds it, or on one for a project that is
+	// nowhere yet, works as before.
+	ff := newFakeFleet(t, "a", "b")
+	st := newState(t)
+	b, err := New(Config{Project: "p", HostPath: t.TempDir(), RemoteEngine: true}, &dockercli.Client{Runner: ff}, ff, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UseFleet(context.Background(), ff.fleet(st), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ensure(context.Background()); err != nil || ff.runs != 1 || b.Engine() != "a" {
+		t.Fatalf("Ensure = %v with %d runs on %q, want one container on a", err, ff.runs, b.Engine())
+	}
+}

@@ -25,8 +25,14 @@ func (b *Bridge) Ensure(ctx context.Context) (bool, error) {
 	}
 	defer unlock()
 	out, err := b.docker.Inspect(ctx, "{{.State.Status}}", name)
-	if errors.Is(err, dockercli.ErrNoSuchContainer) && b.relocate(ctx) {
-		out, err = b.docker.Inspect(ctx, "{{.State.Status}}", name)
+	if errors.Is(err, dockercli.ErrNoSuchContainer) {
+		moved, rerr := b.relocate(ctx)
+		if rerr != nil {
+			return false, rerr
+		}
+		if moved {
+			out, err = b.docker.Inspect(ctx, "{{.State.Status}}", name)
+		}
 	}
 	state := strings.TrimSpace(out)
 	switch {
