@@ -57,6 +57,9 @@ type Proxy struct {
 	once    sync.Once
 	forward *httputil.ReverseProxy
 	logMu   sync.Mutex
+
+	idleMu sync.Mutex
+	idle   map[netip.AddrPort][]*idleConn
 }
 
 type addrsKey struct{}
@@ -161,14 +164,20 @@ func (p *Proxy) check(ctx context.Context, method, host string, port int) ([]net
 }
 
 func (p *Proxy) dialAny(ctx context.Context, addrs []netip.AddrPort) (net.Conn, error) {
+	c, _, err := p.dialAddr(ctx, addrs)
+	return c, err
+}
+
+// dialAddr dials the first of addrs that answers, and says which.
+func (p *Proxy) dialAddr(ctx context.Context, addrs []netip.AddrPort) (net.Conn, netip.AddrPort, error) {
 	err := errors.New("no address to dial")
 	for _, a := range addrs {
 		var c net.Conn
 		if c, err = p.Dial(ctx, "tcp", a.String()); err == nil {
-			return c, nil
+			return c, a, nil
 		}
 	}
-	return nil, err
+	return nil, netip.AddrPort{}, err
 }
 
 func (p *Proxy) logDenial(rec Record) {
@@ -243,40 +252,112 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// relay forwards a request without a body on a connection of its own to
-// the server, and hands the answer's body from the server's socket to the
-// client's in the kernel (splice) when its length is known: the cost of a
-// download through the proxy is then the second connection's, not a copy
-// of every byte through the proxy's memory. The client's connection stays
-// with the http.Server, so each request on it, kept alive or pipelined,
-// is read and checked on its own; only this one reaches the server, which
-// is asked to close after it.
+// relay forwards a request without a body to the server, and hands the
+// answer's body from the server's socket to the client's in the kernel
+// (splice) when its length is known: the cost of a download through the
+// proxy is then the second connection's, not a copy of every byte through
+// the proxy's memory. The client's connection stays with the http.Server,
+// so each request on it, kept alive or pipelined, is read and checked on
+// its own; only this one reaches the server.
 func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, addrs []netip.AddrPort) {
-	up, err := p.dialAny(r.Context(), addrs)
-	if err != nil {
-		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer up.Close()
-	// A client that goes away (or the handler's end) ends the server's
-	// connection too, and with it a read that waits on the server.
-	stop := context.AfterFunc(r.Context(), func() { _ = up.Close() })
-	defer stop()
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
-	out.Close = true
+	// The server's connection is the proxy's own, kept or not whatever
+	// the client's is.
+	out.Close = false
 	removeHopHeaders(out.Header)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// Request.Write would add Go's own.
 		out.Header.Set("User-Agent", "")
 	}
-	if err := out.Write(up); err != nil {
+	x, err := p.exchange(r.Context(), out, addrs)
+	if err != nil {
 		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	reuse := false
+	defer func() { p.finish(x, reuse) }()
+	resp := x.resp
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	length := resp.ContentLength
+	if resp.Body == http.NoBody || length == 0 || len(resp.TransferEncoding) > 0 || length < 0 {
+		announceTrailers(h, resp.Trailer)
+		w.WriteHeader(resp.StatusCode)
+		bodyless := resp.Body == http.NoBody || length == 0
+		if !bodyless {
+			err = copyFlushing(w, resp.Body)
+			for k, vv := range resp.Trailer {
+				h[http.TrailerPrefix+k] = vv
+			}
+		}
+		// A body that ends with the connection leaves nothing to keep.
+		reuse = !resp.Close && err == nil && (bodyless || len(resp.TransferEncoding) > 0)
+		return
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(resp.StatusCode)
+	// What the header's read left in the buffer first, then the rest
+	// straight from the socket: the response's ReadFrom hands a limited
+	// TCP reader to the client's TCP connection, which splices. The body
+	// is not read through resp.Body, whose Close would read it again.
+	head, _ := x.br.Peek(int(min(int64(x.br.Buffered()), length)))
+	if _, err := w.Write(head); err != nil {
+		return
+	}
+	_, _ = x.br.Discard(len(head))
+	rest := length - int64(len(head))
+	n, err := io.Copy(w, io.LimitReader(x.up, rest))
+	reuse = !resp.Close && err == nil && n == rest
+}
+
+// An exchange is one request sent on a server connection, and its
+// answer's headers.
+type exchange struct {
+	up   net.Conn
+	addr netip.AddrPort
+	br   *bufio.Reader
+	resp *http.Response
+	stop func() bool
+}
+
+// exchange sends out on a kept connection to one of addrs, or a new one.
+// Only a request that may be sent twice goes on a kept one: the server
+// may have closed it meanwhile, and then it goes again on a new one.
+func (p *Proxy) exchange(ctx context.Context, out *http.Request, addrs []netip.AddrPort) (*exchange, error) {
+	switch out.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		if c, a, ok := p.takeIdle(addrs); ok {
+			if x, err := send(ctx, c, a, out); err == nil {
+				return x, nil
+			}
+		}
+	}
+	c, a, err := p.dialAddr(ctx, addrs)
+	if err != nil {
+		return nil, err
+	}
+	return send(ctx, c, a, out)
+}
+
+func send(ctx context.Context, c net.Conn, a netip.AddrPort, out *http.Request) (*exchange, error) {
+	// A client that goes away (or the handler's end) ends the server's
+	// connection too, and with it a read that waits on the server.
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	fail := func(err error) (*exchange, error) {
+		stop()
+		_ = c.Close()
+		return nil, err
+	}
+	if err := out.Write(c); err != nil {
+		return fail(err)
+	}
 	// A server that sends headers without end must not fill the proxy's
 	// memory: they get what http.Transport allows them by default.
-	headers := &io.LimitedReader{R: up, N: maxHeaderBytes}
+	headers := &io.LimitedReader{R: c, N: maxHeaderBytes}
 	br := bufio.NewReaderSize(headers, 32<<10)
 	resp, err := http.ReadResponse(br, out)
 	// Interim answers (100 Continue, 103 Early Hints) carry no body.
@@ -288,38 +369,75 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, addrs []netip.Addr
 		err = errors.New("the server switched protocols unasked")
 	}
 	if err != nil {
-		http.Error(w, "dockerbridge proxy: "+err.Error(), http.StatusBadGateway)
+		return fail(err)
+	}
+	return &exchange{up: c, addr: a, br: br, resp: resp, stop: stop}, nil
+}
+
+// finish keeps the exchange's connection for the next request to its
+// address when its answer was read to its end and nothing follows it.
+func (p *Proxy) finish(x *exchange, reuse bool) {
+	if x.stop() && reuse && x.br.Buffered() == 0 {
+		p.putIdle(x.addr, x.up)
 		return
 	}
-	// The body is not closed: that would read it to its end; closing up
-	// ends it.
-	removeHopHeaders(resp.Header)
-	h := w.Header()
-	for k, vv := range resp.Header {
-		h[k] = vv
-	}
-	length := resp.ContentLength
-	if resp.Body == http.NoBody || length == 0 || len(resp.TransferEncoding) > 0 || length < 0 {
-		announceTrailers(h, resp.Trailer)
-		w.WriteHeader(resp.StatusCode)
-		if resp.Body != http.NoBody {
-			_ = copyFlushing(w, resp.Body)
-			for k, vv := range resp.Trailer {
-				h[http.TrailerPrefix+k] = vv
+	_ = x.up.Close()
+}
+
+// Kept server connections: a few per address, for a while. They are
+// keyed by the address dialled, which a request's check must give again.
+const (
+	maxIdlePerAddr = 8
+	upstreamIdle   = 30 * time.Second
+)
+
+type idleConn struct {
+	c     net.Conn
+	timer *time.Timer
+}
+
+func (p *Proxy) takeIdle(addrs []netip.AddrPort) (net.Conn, netip.AddrPort, bool) {
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	for _, a := range addrs {
+		l := p.idle[a]
+		for len(l) > 0 {
+			ic := l[len(l)-1]
+			l = l[:len(l)-1]
+			p.idle[a] = l
+			// A timer that has fired closes its connection itself.
+			if ic.timer.Stop() {
+				return ic.c, a, true
 			}
 		}
+	}
+	return nil, netip.AddrPort{}, false
+}
+
+func (p *Proxy) putIdle(a netip.AddrPort, c net.Conn) {
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	if len(p.idle[a]) >= maxIdlePerAddr {
+		_ = c.Close()
 		return
 	}
-	h.Set("Content-Length", strconv.FormatInt(length, 10))
-	w.WriteHeader(resp.StatusCode)
-	// What the header's read left in the buffer first, then the rest
-	// straight from the socket: the response's ReadFrom hands a limited
-	// TCP reader to the client's TCP connection, which splices.
-	head, _ := br.Peek(int(min(int64(br.Buffered()), length)))
-	if _, err := w.Write(head); err != nil {
-		return
+	if p.idle == nil {
+		p.idle = map[netip.AddrPort][]*idleConn{}
 	}
-	_, _ = io.Copy(w, io.LimitReader(up, length-int64(len(head))))
+	ic := &idleConn{c: c}
+	ic.timer = time.AfterFunc(upstreamIdle, func() {
+		p.idleMu.Lock()
+		l := p.idle[a]
+		for i, o := range l {
+			if o == ic {
+				p.idle[a] = append(l[:i:i], l[i+1:]...)
+				break
+			}
+		}
+		p.idleMu.Unlock()
+		_ = c.Close()
+	})
+	p.idle[a] = append(p.idle[a], ic)
 }
 
 func announceTrailers(h, trailer http.Header) {
