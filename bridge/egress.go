@@ -118,16 +118,21 @@ func (b *Bridge) ensureEgressNetwork(ctx context.Context, policy egress.Policy) 
 // (docker run takes one), hardened whatever the project's container is, and
 // restarted with the engine like the container.
 func (b *Bridge) ProxyRunSpec(image string, policy egress.Policy) dockercli.RunSpec {
-	extra := append(HardenFlags(), "--user", "65534:65534")
+	// Hardened in any case, and no router: the proxy joins the internal
+	// network and an outside one, and a kernel that forwarded between them
+	// would be a way out that the proxy never sees.
+	harden := Hardened()
+	harden.Sysctls = []string{"net.ipv4.ip_forward=0"}
 	// A refused request is a log line, and the container can make them in
 	// a loop: keep the log to a bounded tail on the engine's disk. `egress
 	// log` reads the rotated files too.
-	extra = append(extra, "--log-driver", "json-file", "--log-opt", "max-size=5m", "--log-opt", "max-file=2")
+	extra := []string{"--log-driver", "json-file", "--log-opt", "max-size=5m", "--log-opt", "max-file=2"}
 	for _, h := range b.cfg.EgressHosts {
 		extra = append(extra, "--add-host", h)
 	}
 	return dockercli.RunSpec{
 		Name:    b.ProxyName(),
+		User:    "65534:65534",
 		Network: b.cfg.EgressOutside,
 		Restart: "unless-stopped",
 		Memory:  "256m",
@@ -136,9 +141,10 @@ func (b *Bridge) ProxyRunSpec(image string, policy egress.Policy) dockercli.RunS
 			RoleLabel + "=" + RoleProxy,
 			EgressLabel + "=" + policy.String(),
 		},
-		Extra:   extra,
-		Image:   image,
-		Command: []string{"proxy", "--listen", ":" + strconv.Itoa(egress.Port), "--policy", policy.String()},
+		Extra:     extra,
+		Hardening: harden,
+		Image:     image,
+		Command:   []string{"proxy", "--listen", ":" + strconv.Itoa(egress.Port), "--policy", policy.String()},
 	}
 }
 

@@ -100,7 +100,7 @@ func TestEgressEnsureMakesNetworkProxyAndContainer(t *testing.T) {
 		t.Errorf("proxy %+v", proxy)
 	}
 	run := e.CallsOf("run")[0]
-	for _, flag := range []string{"--cap-drop", "--read-only", "--add-host"} {
+	for _, flag := range []string{"--cap-drop", "--read-only", "--add-host", "net.ipv4.ip_forward=0"} {
 		if !slices.Contains(run, flag) {
 			t.Errorf("proxy run %q lacks %s", run, flag)
 		}

@@ -32,8 +32,6 @@ func Hardened() dockercli.Hardening {
 	}
 }
 
-// HardenFlags are the docker run flags of the hardened profile.
-func HardenFlags() []string { return Hardened().Args() }
 
 // Harden returns cfg with the hardened profile and, with noNetwork, its
 // network set to none. The profile applies to a container when it is

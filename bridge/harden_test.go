@@ -96,13 +96,13 @@ func TestHardenKeepsExtra(t *testing.T) {
 		t.Fatal(err)
 	}
 	argv := b.RunSpec(Identity{Path: "/home/proj", User: "1:2"}, time.Now()).Args()
-	tail := append(append([]string{"--init", "--shm-size=1g"}, HardenFlags()...), DefaultImage, "tail", "-f", "/dev/null")
+	tail := append(append([]string{"--init", "--shm-size=1g"}, Hardened().Args()...), DefaultImage, "tail", "-f", "/dev/null")
 	if diff := cmp.Diff(tail, argv[len(argv)-len(tail):]); diff != "" {
 		t.Errorf("end of docker run argv (-want +got):\n%s", diff)
 	}
 	// The recorded settings, and so the fingerprint of a container made
 	// when the profile was extra flags, stay the same.
-	if diff := cmp.Diff(append([]string{"--shm-size=1g"}, HardenFlags()...), b.settings("/home/proj").Extra); diff != "" {
+	if diff := cmp.Diff(append([]string{"--shm-size=1g"}, Hardened().Args()...), b.settings("/home/proj").Extra); diff != "" {
 		t.Errorf("recorded extra flags (-want +got):\n%s", diff)
 	}
 	h := Hardened()

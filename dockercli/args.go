@@ -33,6 +33,7 @@ type Hardening struct {
 	PidsLimit   int      // --pids-limit, when positive
 	ReadOnly    bool     // --read-only root filesystem
 	Tmpfs       []string // --tmpfs, each
+	Sysctls     []string // --sysctl KEY=VALUE, each
 }
 
 // Args are h's docker run flags.
@@ -52,6 +53,9 @@ func (h Hardening) Args() []string {
 	}
 	for _, t := range h.Tmpfs {
 		a = append(a, "--tmpfs", t)
+	}
+	for _, k := range h.Sysctls {
+		a = append(a, "--sysctl", k)
 	}
 	return a
 }

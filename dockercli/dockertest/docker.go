@@ -252,6 +252,7 @@ var runFlags = flagSpec{
 		"--read-only": "read-only", "--cap-drop": "cap-drop", "--security-opt": "security-opt",
 		"--pids-limit": "pids-limit", "--tmpfs": "tmpfs", "--cap-add": "cap-add", "--ulimit": "ulimit",
 		"--add-host": "add-host", "--mount": "mount", "--log-driver": "log-driver", "--log-opt": "log-opt",
+		"--sysctl": "sysctl",
 	},
 	bools: map[string]bool{"detach": true, "init": true, "rm": true, "interactive": true, "tty": true, "read-only": true},
 }
