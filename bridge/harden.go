@@ -32,7 +32,6 @@ func Hardened() dockercli.Hardening {
 	}
 }
 
-
 // Harden returns cfg with the hardened profile and, with noNetwork, its
 // network set to none. The profile applies to a container when it is
 // created: one that exists keeps the flags it was made with until it is
