@@ -617,6 +617,15 @@ func (a *app) show(v any, human func(w io.Writer) error) error {
 	return human(a.stdout)
 }
 
+// result shows a call's result, in its human form without --json, or
+// returns the call's error.
+func (a *app) result(v interface{ WriteText(io.Writer) error }, err error) error {
+	if err != nil {
+		return err
+	}
+	return a.show(v, v.WriteText)
+}
+
 // docker provides the docker client.
 func (a *app) docker() *dockercli.Client {
 	// Every docker call is bounded: by --timeout when it is shorter than
@@ -1327,11 +1336,7 @@ type SnapshotTakeCmd struct {
 }
 
 func (c *SnapshotTakeCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
-	res, err := b.Snapshot(ctx, c.Message)
-	if err != nil {
-		return err
-	}
-	return a.show(res, res.WriteText)
+	return a.result(b.Snapshot(ctx, c.Message))
 }
 
 // SnapshotLsCmd lists snapshots.
@@ -1370,11 +1375,7 @@ type SnapshotRestoreCmd struct {
 }
 
 func (c *SnapshotRestoreCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
-	res, err := b.Restore(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	return a.show(res, res.WriteText)
+	return a.result(b.Restore(ctx, c.ID))
 }
 
 // CommitCmd commits the workspace.
@@ -1389,11 +1390,7 @@ func (c *CommitCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 			return usageError{err}
 		}
 	}
-	res, err := b.Commit(ctx, c.Message, c.Trailer)
-	if err != nil {
-		return err
-	}
-	return a.show(res, res.WriteText)
+	return a.result(b.Commit(ctx, c.Message, c.Trailer))
 }
 
 // TaskCmd runs one agent task from start to commit.
@@ -1806,11 +1803,7 @@ func (c *TmuxStateCmd) Validate() (err error) {
 }
 
 func (c *TmuxStateCmd) Run(ctx context.Context, a *app, s *tmuxcli.Server) error {
-	st, err := s.State(ctx, string(c.Name), tmuxcli.StateOptions{Idle: c.Idle, Prompt: c.prompt, Lines: c.Lines})
-	if err != nil {
-		return err
-	}
-	return a.show(st, st.WriteText)
+	return a.result(s.State(ctx, string(c.Name), tmuxcli.StateOptions{Idle: c.Idle, Prompt: c.prompt, Lines: c.Lines}))
 }
 
 // TmuxLogCmd prints a session's transcript.
