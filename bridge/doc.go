@@ -9,4 +9,10 @@
 //
 // It never sleeps a fixed time, never holds a whole file in memory, and never
 // stops a container with an operation in flight.
+//
+// # Output
+//
+// A result has a JSON form (its struct tags) and a human form: WriteText on
+// a result, a Write function (WriteJobs, WriteSnapshots, ...) for a list.
+// Both are what the dockerbridge command prints, with and without --json.
 package bridge
