@@ -1130,12 +1130,7 @@ func (c *StatusCmd) Run(ctx context.Context, a *app, state *bridge.State) error 
 	if err != nil {
 		return err
 	}
-	st, err := b.Status(ctx)
-	if err != nil {
-		return err
-	}
-	st.Engine = b.Engine()
-	return a.show(st, st.WriteText)
+	return a.result(b.Status(ctx))
 }
 
 // all is status --all: one docker ps per engine, every engine at once.

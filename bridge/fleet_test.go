@@ -513,3 +513,20 @@ func TestFleetPinRefusesASecondContainer(t *testing.T) {
 		t.Fatalf("Ensure = %v with %d runs on %q, want one container on a", err, ff.runs, b.Engine())
 	}
 }
+
+// Status names the engine that holds the container, so that a caller of a
+// fleet learns where it is from Status alone.
+func TestFleetStatusNamesEngine(t *testing.T) {
+	ff := newFakeFleet(t, "a", "b")
+	b := fleetBridge(t, ff, newState(t), "p1")
+	if _, err := b.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || st.Engine == "" || st.Engine != b.Engine() || !slices.Contains(ff.where()[st.Engine], b.Name()) {
+		t.Errorf("status %+v on engine %q; containers per engine %v", st, b.Engine(), ff.where())
+	}
+}

@@ -180,10 +180,10 @@ type inspectInfo struct {
 	}
 }
 
-// Status inspects the container once.
+// Status inspects the container once. In a fleet, it names the engine.
 func (b *Bridge) Status(ctx context.Context) (Status, error) {
 	name := b.Name()
-	st := Status{Name: name}
+	st := Status{Name: name, Engine: b.engine}
 	out, err := b.docker.Inspect(ctx, "", name)
 	if errors.Is(err, dockercli.ErrNoSuchContainer) {
 		return st, nil
