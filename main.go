@@ -1310,10 +1310,7 @@ func (c *CpCmd) Run(ctx context.Context, a *app, b *bridge.Bridge) error {
 		return err
 	}
 	res.Source, res.Dest = c.Src, c.Dst
-	return a.show(res, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "copied %s to %s (%d entries, %d bytes)\n", c.Src, c.Dst, res.Entries, res.Bytes)
-		return err
-	})
+	return a.show(res, res.WriteText)
 }
 
 // SnapshotCmd records and restores the workspace with git. With no

@@ -279,3 +279,9 @@ func WriteJobs(w io.Writer, jobs []Job) error {
 		}
 	})
 }
+
+// WriteText says what was copied where, and how much.
+func (r CopyResult) WriteText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "copied %s to %s (%d entries, %d bytes)\n", r.Source, r.Dest, r.Entries, r.Bytes)
+	return err
+}

@@ -213,3 +213,11 @@ func TestJobsWriteText(t *testing.T) {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
+
+func TestCopyResultWriteText(t *testing.T) {
+	res := CopyResult{Source: "src", Dest: ":dst", Entries: 3, Bytes: 1024}
+	got := text(t, func(w *bytes.Buffer) error { return res.WriteText(w) })
+	if diff := cmp.Diff(lines("copied src to :dst (3 entries, 1024 bytes)"), got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
