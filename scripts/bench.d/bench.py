@@ -775,7 +775,9 @@ class Bench:
             delays.append(t_end - last)  # negative when early
             before.append(t_start < last)
             waited = res["waited_ms"] / 1000
-            rates.append(res["polls"] / waited if waited > 0 else 0)
+            # Looks per second of waiting: the first look is at once, and each
+            # later one follows an interval, so n looks span n-1 intervals.
+            rates.append((res["polls"] - 1) / waited if waited > 0 else 0)
             self.run(self.db("warm", "tmux", "kill", name))
         self.run(self.db("warm", "tmux", "kill", "bench"), check=False)
         d = median(delays)
@@ -965,8 +967,14 @@ class Bench:
         one = [self.bin, "--engines", "bench-e1"]
         two = [self.bin, "--engines", "bench-e1,bench-e2"]
         reap = ["reap", "--idle", "10m"] + projects
+        # The floor: raw docker asked the same way, two ps at once against
+        # one, both through bash so that its start counts on both sides.
+        d = shlex.quote(self.docker)
+        raw_one = "%s --context bench-e1 ps -a >/dev/null" % d
+        raw_two = "%s --context bench-e1 ps -a >/dev/null & %s --context bench-e2 ps -a >/dev/null; wait" % (d, d)
         cmds = [("two_ps", two + ["ps"]), ("one_ps", one + ["ps"]), ("docker_ps", [self.docker, "ps", "-a"]),
-                ("two_reap", two + reap), ("one_reap", one + reap)]
+                ("two_reap", two + reap), ("one_reap", one + reap),
+                ("raw_two_ps", ["bash", "-c", raw_two]), ("raw_one_ps", ["bash", "-c", raw_one])]
         for _, argv in cmds:
             self.run(argv, env=env)
         saved = os.environ.get("DOCKER_CONFIG")
@@ -980,6 +988,7 @@ class Bench:
             else:
                 os.environ["DOCKER_CONFIG"] = saved
         figs = []
+        raw = ratio(median(t["raw_two_ps"]), median(t["raw_one_ps"]))
         for verb in ("ps", "reap"):
             two_m, one_m = median(t["two_" + verb]), median(t["one_" + verb])
             r = ratio(two_m, one_m)
@@ -993,8 +1002,10 @@ class Bench:
                 "ratios": {"two/one": r},
                 "target": {"text": "≤ 1.2× one engine", "value": r, "limit": 1.2,
                            "met": r is not None and r <= 1.2,
-                           "why": "2 engines %s against 1 engine %s: the engines are asked at once, each call's "
-                                  "own start is what remains" % (fmt_time(two_m), fmt_time(one_m))},
+                           "why": "2 engines %s against 1 engine %s: the engines are asked at once, one docker "
+                                  "call each. Raw docker asked the same way (two docker ps at once against one, on "
+                                  "this one engine) takes %s: that is the floor here, since both CLIs and the "
+                                  "engine's doubled work share 2 CPUs" % (fmt_time(two_m), fmt_time(one_m), fmt_ratio(raw))},
             }, **floor))
         self.add({"id": "fleet", "title": "Fleet: ps and reap across 2 engines against 1", "figures": figs,
                   "notes": ["Two docker contexts on this host's one engine stand for two engines, so the engine does "
