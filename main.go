@@ -346,10 +346,15 @@ func (a *app) setup(kctx *kong.Context) {
 // kongOptions are the parser's options: its name, help layout and
 // variables, and where it writes and how it exits.
 func kongOptions(stdout, stderr io.Writer, exit func(int)) []kong.Option {
+	return options(vars(), stdout, stderr, exit)
+}
+
+// options are kongOptions with the variables v.
+func options(v kong.Vars, stdout, stderr io.Writer, exit func(int)) []kong.Option {
 	return []kong.Option{
 		kong.Name("dockerbridge"),
 		kong.Description("Give each project a lazily started Docker container with its directory at /workspace, and work inside it as the project's own user."),
-		vars(),
+		v,
 		kong.ExplicitGroups([]kong.Group{
 			{Key: "new", Title: "Flags that shape a new container (an existing one keeps its own; see --recreate):"},
 			{Key: "global", Title: "Global flags:"},
@@ -376,7 +381,8 @@ func parse(args []string, stdout, stderr io.Writer, exit func(int), bind ...kong
 		var out, errOut bytes.Buffer
 		code := -1
 		v := reflect.New(typ)
-		if p, err := kong.New(v.Interface(), append(kongOptions(&out, &errOut, func(c int) { code = c }), bind...)...); err == nil {
+		opts := options(varsOf(typ), &out, &errOut, func(c int) { code = c })
+		if p, err := kong.New(v.Interface(), append(opts, bind...)...); err == nil {
 			kctx, err := p.Parse(args)
 			g := v.Elem().Field(0).Addr().Interface().(*Globals)
 			switch {
@@ -443,6 +449,46 @@ func oneCommand(args []string) reflect.Type {
 		}
 	}
 	return nil
+}
+
+// varsOf are the variables the tags of typ's fields name, and the version.
+//
+// kong interpolates every variable it has into every flag's help and
+// default, each through a regular expression: with the variables of the
+// whole tree, that was most of the small tree's parse. A variable missing
+// here fails the small tree's kong.New, which then costs the whole tree,
+// not a wrong parse.
+func varsOf(typ reflect.Type) kong.Vars {
+	all := vars()
+	used := kong.Vars{"version": all["version"]}
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			for rest := string(f.Tag); ; {
+				_, after, ok := strings.Cut(rest, "${")
+				if !ok {
+					break
+				}
+				rest = after
+				name := after[:strings.IndexFunc(after+"}", func(r rune) bool { return r == '}' || r == '=' })]
+				if v, ok := all[name]; ok {
+					used[name] = v
+				}
+			}
+			walk(f.Type)
+		}
+	}
+	walk(typ)
+	return used
 }
 
 // commandNames are the names kong gives a command field: its own, and its

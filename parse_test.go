@@ -160,7 +160,7 @@ func TestOneCommandKnowsEveryCommand(t *testing.T) {
 				t.Errorf("%s: no tree of its own", name)
 				continue
 			}
-			k, err := kong.New(reflect.New(typ).Interface(), kongOptions(nil, nil, func(int) {})...)
+			k, err := kong.New(reflect.New(typ).Interface(), options(varsOf(typ), nil, nil, func(int) {})...)
 			if err != nil {
 				t.Errorf("%s: %v", name, err)
 				continue
