@@ -495,6 +495,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		down.Close()
 		return
 	}
+	quickAck(down)
 	tunnel(down, buf.Reader, up)
 }
 

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package egress
+
+import "net"
+
+func quickAck(net.Conn) {}
