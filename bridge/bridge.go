@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -100,8 +99,23 @@ type Bridge struct {
 	egress egress.Policy
 }
 
-// nameRE is docker's rule for container names.
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// containerName reports whether s follows docker's rule for container
+// names, [a-zA-Z0-9][a-zA-Z0-9_.-]*. It is checked by hand: every call
+// checks it, and compiling the pattern cost each start more than that.
+func containerName(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !alnum(c) && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// alnum reports whether c is an ASCII letter or digit.
+func alnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
 // ErrNoProject reports a Config without a project.
 var ErrNoProject = errors.New("no project given")
@@ -111,21 +125,30 @@ func ValidateProject(project string) error {
 	if project == "" {
 		return ErrNoProject
 	}
-	if len(project) > 200 || !nameRE.MatchString(project) {
+	if len(project) > 200 || !containerName(project) {
 		return fmt.Errorf("invalid project name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", project)
 	}
 	return nil
 }
 
-// envNameRE is the shell's rule for a variable name.
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName reports whether s follows the shell's rule for a variable name,
+// [A-Za-z_][A-Za-z0-9_]*.
+func envName(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if c != '_' && !alnum(c) || i == 0 && '0' <= c && c <= '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // ValidateEnv checks KEY=VALUE settings of an environment: a bad one is an
 // *EnvError.
 func ValidateEnv(env []string) error {
 	for _, e := range env {
 		name, _, ok := strings.Cut(e, "=")
-		if !ok || !envNameRE.MatchString(name) {
+		if !ok || !envName(name) {
 			return &EnvError{Setting: e}
 		}
 	}
@@ -162,7 +185,7 @@ func New(cfg Config, docker *dockercli.Client, sys dockercli.Runner, state *Stat
 	if docker != nil && remoteEngine(docker.Context) {
 		cfg.RemoteEngine = true
 	}
-	if !nameRE.MatchString(cfg.Prefix + cfg.Project) {
+	if !containerName(cfg.Prefix + cfg.Project) {
 		return nil, fmt.Errorf("invalid container prefix %q", cfg.Prefix)
 	}
 	if cfg.Image == "" {

@@ -21,7 +21,7 @@ import (
 //go:embed scripts/cp.bash
 var scriptCp string
 
-var cpScript = scriptCommon + scriptCp
+func cpScript() string { return scriptCommon + scriptCp }
 
 // CopyResult says what a copy did.
 type CopyResult struct {
@@ -41,7 +41,7 @@ func (b *Bridge) where(ctx context.Context, op, p, mode string) (string, string,
 	}
 	var out bytes.Buffer
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, cpScript, dockercli.Cmd{Stdout: &out, Stderr: stderr}, false, abs, mode)
+	code, err := b.script(ctx, cpScript(), dockercli.Cmd{Stdout: &out, Stderr: stderr}, false, abs, mode)
 	if err != nil {
 		return "", "", fmt.Errorf("%s %s: %w", op, p, err)
 	}

@@ -43,12 +43,14 @@ var (
 	scriptList string
 	//go:embed scripts/grep.bash
 	scriptGrep string
-
-	writeScript = scriptCommon + scriptWrite
-	readScript  = scriptCommon + scriptRead
-	listScript  = scriptCommon + scriptList
-	grepScript  = scriptCommon + scriptGrep
 )
+
+// The file scripts, whole. They are joined when used rather than as the
+// package starts, which every call of every command would pay.
+func writeScript() string { return scriptCommon + scriptWrite }
+func readScript() string  { return scriptCommon + scriptRead }
+func listScript() string  { return scriptCommon + scriptList }
+func grepScript() string  { return scriptCommon + scriptGrep }
 
 // The file scripts' exit codes: ones that bash and the tools they run do
 // not use. This is their one table; the scripts use the numbers.
@@ -279,7 +281,7 @@ func (b *Bridge) Write(ctx context.Context, p string, r io.Reader) (WriteResult,
 	}
 	ready := &readyWriter{ready: feed.start}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, writeScript, dockercli.Cmd{Stdin: feed.r, Stdout: ready, Stderr: stderr}, true, abs)
+	code, err := b.script(ctx, writeScript(), dockercli.Cmd{Stdin: feed.r, Stdout: ready, Stderr: stderr}, true, abs)
 	n, ferr := feed.close(ctx)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
@@ -485,7 +487,7 @@ func (b *Bridge) ReadTo(ctx context.Context, p string, w io.Writer) error {
 		return fmt.Errorf("read: %w", err)
 	}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, readScript, dockercli.Cmd{Stdout: w, Stderr: stderr}, false, abs)
+	code, err := b.script(ctx, readScript(), dockercli.Cmd{Stdout: w, Stderr: stderr}, false, abs)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
@@ -566,7 +568,7 @@ func (b *Bridge) ListFiles(ctx context.Context, p, pattern string) (ListResult, 
 	}
 	out := dockercli.NewCapBuffer(b.cfg.OutputCap)
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, listScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxFiles+1))
+	code, err := b.script(ctx, listScript(), dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxFiles+1))
 	if err != nil {
 		return ListResult{}, fmt.Errorf("ls %s: %w", p, err)
 	}
@@ -639,7 +641,7 @@ func (b *Bridge) Grep(ctx context.Context, pattern, p string) (GrepResult, error
 	}
 	out := &headBuffer{max: b.cfg.OutputCap}
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	code, err := b.script(ctx, grepScript, dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxMatches+1))
+	code, err := b.script(ctx, grepScript(), dockercli.Cmd{Stdout: out, Stderr: stderr}, false, abs, pattern, strconv.Itoa(MaxMatches+1))
 	if err != nil {
 		return GrepResult{}, fmt.Errorf("grep %s: %w", p, err)
 	}

@@ -80,7 +80,7 @@ func TestWriteScriptRemovesStaleTemps(t *testing.T) {
 	for _, n := range append(slices.Clone(stale), keep...) {
 		os.WriteFile(filepath.Join(ws, n), []byte("partial"), 0o600)
 	}
-	code, _, stderr := runScript(t, ws, writeScript, strings.NewReader("2\nok0\n"), "0", "/workspace/f.txt")
+	code, _, stderr := runScript(t, ws, writeScript(), strings.NewReader("2\nok0\n"), "0", "/workspace/f.txt")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -149,7 +149,7 @@ func TestFileScriptsOnBusybox(t *testing.T) {
 		}
 		return cmd.ProcessState.ExitCode(), o.String(), e.String()
 	}
-	if code, _, stderr := run(writeScript, "6\nhello\n0\n", "/workspace/new/dir/f.txt"); code != 0 {
+	if code, _, stderr := run(writeScript(), "6\nhello\n0\n", "/workspace/new/dir/f.txt"); code != 0 {
 		t.Fatalf("write a new file: exit %d: %s", code, stderr)
 	}
 	target := filepath.Join(ws, "new", "dir", "f.txt")
@@ -157,29 +157,29 @@ func TestFileScriptsOnBusybox(t *testing.T) {
 		t.Errorf("written %q", got)
 	}
 	os.Chmod(target, 0o640)
-	if code, _, stderr := run(writeScript, "4\nbye\n0\n", "/workspace/new/dir/f.txt"); code != 0 {
+	if code, _, stderr := run(writeScript(), "4\nbye\n0\n", "/workspace/new/dir/f.txt"); code != 0 {
 		t.Fatalf("overwrite: exit %d: %s", code, stderr)
 	}
 	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o640 {
 		t.Errorf("overwritten file mode %v, want 0640", fi.Mode().Perm())
 	}
-	if code, out, stderr := run(readScript, "", "/workspace/new/dir/f.txt"); code != 0 || out != "bye\n" {
+	if code, out, stderr := run(readScript(), "", "/workspace/new/dir/f.txt"); code != 0 || out != "bye\n" {
 		t.Errorf("read: exit %d, %q, %s", code, out, stderr)
 	}
-	if code, out, stderr := run(listScript, "", "/workspace/new", "*", "101"); code != 0 || out != "D\x00./dir/f.txt\x00" {
+	if code, out, stderr := run(listScript(), "", "/workspace/new", "*", "101"); code != 0 || out != "D\x00./dir/f.txt\x00" {
 		t.Errorf("ls: exit %d, %q, %s", code, out, stderr)
 	}
-	if code, out, stderr := run(grepScript, "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
+	if code, out, stderr := run(grepScript(), "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
 		t.Errorf("grep: exit %d, %q, %s", code, out, stderr)
 	}
 	// busybox's grep -r would follow a symlink to a file outside.
 	outside := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(outside, []byte("bye from outside\n"), 0o644)
 	os.Symlink(outside, filepath.Join(ws, "new", "link"))
-	if code, out, stderr := run(grepScript, "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
+	if code, out, stderr := run(grepScript(), "", "/workspace/new", "bye", "51"); code != 0 || out != "./dir/f.txt:1:bye\n" {
 		t.Errorf("grep with a symlink out: exit %d, %q, %s", code, out, stderr)
 	}
-	if code, _, _ := run(readScript, "", "/workspace/missing"); code != exitNotFound {
+	if code, _, _ := run(readScript(), "", "/workspace/missing"); code != exitNotFound {
 		t.Errorf("read of a missing file: exit %d, want %d", code, exitNotFound)
 	}
 	if left := writeTemps(t, ws); len(left) > 0 {
@@ -382,7 +382,7 @@ func TestScriptsRaceSwappedSymlink(t *testing.T) {
 	swaps := swapLoop(t, filepath.Join(ws, "race/d"), filepath.Join(ws, "race/l"), stop)
 	escapes, inside := 0, 0
 	for range 100 {
-		_, stdout, _ := runScript(t, ws, readScript, nil, "0", "/workspace/race/d/passwd")
+		_, stdout, _ := runScript(t, ws, readScript(), nil, "0", "/workspace/race/d/passwd")
 		switch stdout {
 		case "SECRET\n":
 			escapes++
@@ -401,7 +401,7 @@ func TestScriptsRaceSwappedSymlink(t *testing.T) {
 	stop = make(chan struct{})
 	swaps = swapLoop(t, filepath.Join(ws, "race/w"), filepath.Join(ws, "race/wl"), stop)
 	for range 100 {
-		runScript(t, ws, writeScript, strings.NewReader("2\nw\n0\n"), "0", "/workspace/race/w/out")
+		runScript(t, ws, writeScript(), strings.NewReader("2\nw\n0\n"), "0", "/workspace/race/w/out")
 	}
 	close(stop)
 	<-swaps

@@ -253,7 +253,7 @@ func TestWriteScriptFraming(t *testing.T) {
 			ws, _ := filepath.EvalSymlinks(t.TempDir())
 			target := filepath.Join(ws, "t.txt")
 			os.WriteFile(target, []byte("old"), 0o644)
-			code, stdout, stderr := runScript(t, ws, writeScript, strings.NewReader(tt.input), "0", "/workspace/t.txt")
+			code, stdout, stderr := runScript(t, ws, writeScript(), strings.NewReader(tt.input), "0", "/workspace/t.txt")
 			if code != tt.code {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, stderr)
 			}
@@ -289,7 +289,7 @@ func TestWriteColdStartKeepsInput(t *testing.T) {
 	in := &countingReader{r: bytes.NewReader(data)}
 	var readsAtExec []int64
 	e.beforeExec = func(x execCall) {
-		if len(x.command) > 2 && x.command[2] == writeScript {
+		if len(x.command) > 2 && x.command[2] == writeScript() {
 			readsAtExec = append(readsAtExec, in.reads.Load())
 		}
 	}
@@ -547,7 +547,7 @@ func TestSymlinkConfinement(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
 		t.Error("write through the symlink created a file outside the workspace")
 	}
-	code, _, _ := runScript(t, e.ws, readScript, nil, "0", "/workspace/link/secret")
+	code, _, _ := runScript(t, e.ws, readScript(), nil, "0", "/workspace/link/secret")
 	if code != exitOutside {
 		t.Errorf("read script exit %d, want %d", code, exitOutside)
 	}

@@ -227,16 +227,16 @@ func FuzzFileOpArgv(f *testing.F) {
 			pattern *string
 			run     func() error
 		}{
-			{"write", writeScript, abs, writeErr, nil, func() error {
+			{"write", writeScript(), abs, writeErr, nil, func() error {
 				_, err := b.Write(ctx, p, strings.NewReader("x"))
 				return err
 			}},
-			{"read", readScript, abs, pathErr, nil, func() error { return b.ReadTo(ctx, p, nil) }},
-			{"ls", listScript, listAbs, listErr, &listPattern, func() error {
+			{"read", readScript(), abs, pathErr, nil, func() error { return b.ReadTo(ctx, p, nil) }},
+			{"ls", listScript(), listAbs, listErr, &listPattern, func() error {
 				_, err := b.ListFiles(ctx, p, pattern)
 				return err
 			}},
-			{"grep", grepScript, listAbs, listErr, &pattern, func() error {
+			{"grep", grepScript(), listAbs, listErr, &pattern, func() error {
 				_, err := b.Grep(ctx, pattern, p)
 				return err
 			}},

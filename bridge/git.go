@@ -45,16 +45,19 @@ var (
 	scriptSnapshotRestore string
 	//go:embed scripts/commit.bash
 	scriptCommit string
-
-	// $1 is the message.
-	snapshotScript     = scriptGit + scriptSnapshot
-	snapshotListScript = scriptGit + scriptSnapshotList
-	// $1 is the snapshot; see snapshot-diff.bash and snapshot-restore.bash.
-	snapshotDiffScript    = scriptGit + scriptSnapshotDiff
-	snapshotRestoreScript = scriptGit + scriptSnapshotRestore
-	// $1 is the message, the rest are trailers ("Key: value").
-	commitScript = scriptGit + scriptCommit
 )
+
+// The git scripts, whole, joined when used (see writeScript).
+//
+// snapshotScript's $1 is the message; snapshotDiffScript's and
+// snapshotRestoreScript's the snapshot (see snapshot-diff.bash and
+// snapshot-restore.bash); commitScript's $1 the message, the rest trailers
+// ("Key: value").
+func snapshotScript() string        { return scriptGit + scriptSnapshot }
+func snapshotListScript() string    { return scriptGit + scriptSnapshotList }
+func snapshotDiffScript() string    { return scriptGit + scriptSnapshotDiff }
+func snapshotRestoreScript() string { return scriptGit + scriptSnapshotRestore }
+func commitScript() string          { return scriptGit + scriptCommit }
 
 // The git scripts' exit codes. This is their one table; the scripts use
 // the numbers. 94 is the file scripts' exitSetup, and is read as theirs.
@@ -230,7 +233,7 @@ func (b *Bridge) Snapshot(ctx context.Context, msg string) (SnapshotResult, erro
 		msg = "dockerbridge snapshot"
 	}
 	out := dockercli.NewCapBuffer(stderrKeep)
-	if err := b.gitScript(ctx, "snapshot", snapshotScript, out, msg); err != nil {
+	if err := b.gitScript(ctx, "snapshot", snapshotScript(), out, msg); err != nil {
 		return SnapshotResult{}, err
 	}
 	kv, _ := fields(out.String())
@@ -261,7 +264,7 @@ func snapshotFrom(kv map[string]string, prefix string) SnapshotResult {
 // repository has none.
 func (b *Bridge) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 	out := dockercli.NewCapBuffer(b.cfg.OutputCap)
-	err := b.gitScript(ctx, "snapshot ls", snapshotListScript, out)
+	err := b.gitScript(ctx, "snapshot ls", snapshotListScript(), out)
 	if errors.Is(err, ErrNoRepo) {
 		return []SnapshotInfo{}, nil
 	}
@@ -292,7 +295,7 @@ func (b *Bridge) SnapshotDiff(ctx context.Context, id string) (DiffResult, error
 		return DiffResult{}, err
 	}
 	out := dockercli.NewCapBuffer(b.cfg.OutputCap)
-	if err := b.gitScript(ctx, "snapshot diff "+id, snapshotDiffScript, out, id); err != nil {
+	if err := b.gitScript(ctx, "snapshot diff "+id, snapshotDiffScript(), out, id); err != nil {
 		return DiffResult{}, err
 	}
 	kv, rest := fields(captured(out))
@@ -310,7 +313,7 @@ func (b *Bridge) Restore(ctx context.Context, id string) (RestoreResult, error) 
 		return RestoreResult{}, err
 	}
 	out := dockercli.NewCapBuffer(stderrKeep)
-	err := b.gitScript(ctx, "snapshot restore "+id, snapshotRestoreScript, out, id)
+	err := b.gitScript(ctx, "snapshot restore "+id, snapshotRestoreScript(), out, id)
 	kv, _ := fields(out.String())
 	res := RestoreResult{Success: err == nil, SHA: kv["sha"], Undo: snapshotFrom(kv, "undo_"), asked: id}
 	res.Undo.Message = "dockerbridge: before restoring snapshot " + id
@@ -339,7 +342,7 @@ func (b *Bridge) Commit(ctx context.Context, msg string, trailers []string) (Com
 		args = append(args, tr)
 	}
 	out := dockercli.NewCapBuffer(stderrKeep)
-	if err := b.gitScript(ctx, "commit", commitScript, out, args...); err != nil {
+	if err := b.gitScript(ctx, "commit", commitScript(), out, args...); err != nil {
 		return CommitResult{}, err
 	}
 	kv, _ := fields(out.String())

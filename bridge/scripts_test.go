@@ -62,8 +62,8 @@ func TestEmbeddedScriptExitCodes(t *testing.T) {
 // not a directory.
 func TestGitScriptsAreThePreludeAndTheirFile(t *testing.T) {
 	for name, s := range map[string]string{
-		"snapshot": snapshotScript, "snapshot ls": snapshotListScript, "snapshot diff": snapshotDiffScript,
-		"snapshot restore": snapshotRestoreScript, "commit": commitScript,
+		"snapshot": snapshotScript(), "snapshot ls": snapshotListScript(), "snapshot diff": snapshotDiffScript(),
+		"snapshot restore": snapshotRestoreScript(), "commit": commitScript(),
 	} {
 		if !strings.HasPrefix(s, scriptGit) || len(s) == len(scriptGit) {
 			t.Errorf("%s: not git.bash followed by its own text", name)
