@@ -83,18 +83,21 @@ func versionFrom(info *debug.BuildInfo) string {
 func main() { os.Exit(Main()) }
 
 // Globals are the flags every command takes. The defaults of those that
-// shape a new container are bridge's own, through kong.Vars.
+// shape a new container are bridge's own, spelled out in their tags rather
+// than taken through kong.Vars: kong interpolates every variable into every
+// flag as it starts, on every call. TestGlobalDefaultsAreBridges holds the
+// tags to bridge's values.
 type Globals struct {
 	// Listed first, so that their group comes right after a command's own
 	// flags in its help.
 	Path      string   `group:"new" placeholder:"DIR" help:"Host directory mounted at /workspace (default: the project user's home); it must exist."`
-	Image     string   `group:"new" default:"${image}" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
+	Image     string   `group:"new" default:"luzia-sandbox:latest" env:"DOCKERBRIDGE_IMAGE" help:"Image for a new container."`
 	Mount     []string `group:"new" sep:"none" placeholder:"SRC:DST[:ro]" help:"Extra mount for a new container (repeatable); a relative SRC is made absolute."`
 	Env       []string `group:"new" sep:"none" placeholder:"K=V" help:"Extra environment for a new container (repeatable); exec, tmux new and task also give it to what they run."`
-	Memory    string   `group:"new" default:"${memory}" help:"Memory limit of a new container."`
-	CPUs      string   `group:"new" name:"cpus" default:"${cpus}" help:"CPU limit of a new container."`
-	Network   string   `group:"new" default:"${network}" help:"Network of a new container."`
-	Restart   string   `group:"new" default:"${restart}" help:"Restart policy of a new container."`
+	Memory    string   `group:"new" default:"2g" help:"Memory limit of a new container."`
+	CPUs      string   `group:"new" name:"cpus" default:"2" help:"CPU limit of a new container."`
+	Network   string   `group:"new" default:"host" help:"Network of a new container."`
+	Restart   string   `group:"new" default:"unless-stopped" help:"Restart policy of a new container."`
 	NoInit    bool     `group:"new" help:"Run a new container without --init (docker stop then waits its full grace)."`
 	Harden    bool     `group:"new" env:"DOCKERBRIDGE_HARDEN" help:"Run a new container hardened: no capabilities, no-new-privileges, at most 512 processes, a read-only root with a tmpfs /tmp."`
 	NoNetwork bool     `group:"new" help:"Run a new container with no network (--network none)."`
@@ -114,9 +117,9 @@ type Globals struct {
 	Context         string        `group:"global" placeholder:"CTX" help:"Docker context to use (default: the CLI's own, or DOCKER_HOST)."`
 	Engines         []string      `group:"global" sep:"," env:"DOCKERBRIDGE_ENGINES" placeholder:"CTX,..." help:"Docker contexts of the engines to spread projects over: each project goes where there is most room and stays there; ps, reap and status --all ask them all."`
 	Engine          string        `group:"global" placeholder:"CTX" help:"The engine (a docker context) for this call, asked nothing else."`
-	EngineTimeout   time.Duration `group:"global" default:"${engines}" placeholder:"DUR" help:"How long each engine may take to answer a call that asks every engine."`
+	EngineTimeout   time.Duration `group:"global" default:"10s" placeholder:"DUR" help:"How long each engine may take to answer a call that asks every engine."`
 	StateDir        string        `group:"global" env:"DOCKERBRIDGE_STATE_DIR" placeholder:"DIR" help:"Where activity and locks live (default: $XDG_STATE_HOME/dockerbridge or ~/.local/state/dockerbridge)."`
-	ContainerPrefix string        `group:"global" default:"${prefix}" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
+	ContainerPrefix string        `group:"global" default:"luzia-" placeholder:"PREFIX" help:"Container name prefix (default: ${default})."`
 	AllowOutside    bool          `group:"global" help:"Let file commands reach paths outside /workspace."`
 
 	Version kong.VersionFlag `group:"global" help:"Print the version."`
@@ -125,12 +128,8 @@ type Globals struct {
 // vars are the defaults the flags show and take, from their one source.
 func vars() kong.Vars {
 	return kong.Vars{
-		"image": bridge.DefaultImage, "prefix": bridge.DefaultPrefix,
-		"memory": bridge.DefaultMemory, "cpus": bridge.DefaultCPUs,
-		"network": bridge.DefaultNetwork, "restart": bridge.DefaultRestart,
 		"timeout": fmt.Sprintf("%ds", int(bridge.DefaultTimeout.Seconds())),
 		"idle":    strings.TrimSuffix(bridge.DefaultIdle.String(), "0s"),
-		"engines": bridge.DefaultEngineDeadline.String(),
 		"socket":  tmuxcli.DefaultSocket,
 		"size":    fmt.Sprintf("%dx%d", tmuxcli.DefaultWidth, tmuxcli.DefaultHeight),
 		"history": strconv.Itoa(tmuxcli.DefaultHistory), "logmax": strconv.Itoa(tmuxcli.DefaultTranscriptMax),

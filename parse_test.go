@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
+
+	"dockerbridge/bridge"
 )
 
 // parsed is what a parse decided: what kong wrote, the error, the command,
@@ -175,6 +178,39 @@ func TestOneCommandKnowsEveryCommand(t *testing.T) {
 			if len(k.Model.Flags) != len(whole.Model.Flags) {
 				t.Errorf("%s: %d global flags, want %d", name, len(k.Model.Flags), len(whole.Model.Flags))
 			}
+		}
+	}
+}
+
+// The global flags' defaults are written in their tags; they must be
+// bridge's own, in the whole tree and in a command's own.
+func TestGlobalDefaultsAreBridges(t *testing.T) {
+	want := Globals{
+		Image: bridge.DefaultImage, Memory: bridge.DefaultMemory, CPUs: bridge.DefaultCPUs,
+		Network: bridge.DefaultNetwork, Restart: bridge.DefaultRestart,
+		EngineTimeout: bridge.DefaultEngineDeadline, ContainerPrefix: bridge.DefaultPrefix,
+	}
+	for _, k := range []string{"DOCKERBRIDGE_IMAGE", "DOCKERBRIDGE_DOCKER", "DOCKERBRIDGE_PROJECT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	args := []string{"-p", "x", "status"}
+	exit := func(c int) { t.Fatalf("exit %d", c) }
+	whole, _, err := parseWhole(args, kongOptions(io.Discard, io.Discard, exit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, _, err := parse(args, io.Discard, io.Discard, exit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range map[string]*Globals{"whole tree": whole, "status's tree": one} {
+		got := Globals{
+			Image: g.Image, Memory: g.Memory, CPUs: g.CPUs, Network: g.Network, Restart: g.Restart,
+			EngineTimeout: g.EngineTimeout, ContainerPrefix: g.ContainerPrefix,
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: defaults %+v, want %+v", name, got, want)
 		}
 	}
 }
