@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The functions in this file build tmux argv and parse tmux output. They are
@@ -85,7 +86,7 @@ func NewArgs(o NewOptions) []string {
 		"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", o.Name, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
 	}
 	// The hook first, so that a caller's own PROMPT_COMMAND wins.
-	a = append(a, "-e", arg("PROMPT_COMMAND="+hookScript))
+	a = append(a, "-e", arg("PROMPT_COMMAND="+hookScript()))
 	for _, e := range o.Env {
 		a = append(a, "-e", arg(e))
 	}
@@ -384,10 +385,10 @@ func runArgs(target, id string, scrollback int) []string {
 // unless the command set one of its own. A leading space keeps the line out
 // of bash's history where HISTCONTROL has ignorespace.
 func markerScript(command, id, signal string) string {
-	onExit := strings.NewReplacer("@ID@", id, "@SIGNAL@", signal).Replace(runExitLine)
+	onExit := strings.NewReplacer("@ID@", id, "@SIGNAL@", signal).Replace(runExitLine())
 	return " " + strings.NewReplacer(
 		"@ID@", id, "@SIGNAL@", signal, "@COMMAND@", typedQuote(command), "@ON_EXIT@", ShellQuote(onExit),
-	).Replace(runLine)
+	).Replace(runLine())
 }
 
 // The line markerScript types and its EXIT trap, kept in scripts/run.bash and
@@ -398,8 +399,8 @@ var (
 	//go:embed scripts/run-exit.bash
 	runExitScript string
 
-	runLine     = oneLine(runScript)
-	runExitLine = oneLine(runExitScript)
+	runLine     = sync.OnceValue(func() string { return oneLine(runScript) })
+	runExitLine = sync.OnceValue(func() string { return oneLine(runExitScript) })
 )
 
 // oneLine joins the lines of script, but for comments, with "; ".

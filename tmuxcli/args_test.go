@@ -88,7 +88,7 @@ func TestNewArgs(t *testing.T) {
 				"set-option", "-g", "remain-on-exit", "on", ";",
 				"set-option", "-g", "status", "off", ";",
 				"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", "s", "-x", "200", "-y", "50",
-				"-e", "PROMPT_COMMAND=" + hookScript,
+				"-e", "PROMPT_COMMAND=" + hookScript(),
 			},
 		},
 		{
@@ -99,7 +99,7 @@ func TestNewArgs(t *testing.T) {
 				"set-option", "-g", "remain-on-exit", "on", ";",
 				"set-option", "-g", "status", "off", ";",
 				"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", "py", "-x", "80", "-y", "24",
-				"-e", "PROMPT_COMMAND=" + hookScript, "-e", "A=1", "-e", `B=x\;`, "--", `python3 -q\;`,
+				"-e", "PROMPT_COMMAND=" + hookScript(), "-e", "A=1", "-e", `B=x\;`, "--", `python3 -q\;`,
 			},
 		},
 	} {

@@ -116,7 +116,7 @@ func FuzzNewArgs(f *testing.F) {
 				gotName = fl[1]
 			}
 		}
-		if diff := cmp.Diff([]string{"PROMPT_COMMAND=" + hookScript, env, "K=" + env}, gotEnv); diff != "" {
+		if diff := cmp.Diff([]string{"PROMPT_COMMAND=" + hookScript(), env, "K=" + env}, gotEnv); diff != "" {
 			t.Errorf("new-session -e values (-want +got):\n%s", diff)
 		}
 		if gotName != name {

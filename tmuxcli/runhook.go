@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // hookScript is the PROMPT_COMMAND every session tmux new makes gets: with
 // it, run types only the command (see runHookArgs).
 //
-// It goes into every pane's environment, so its comments stay out.
-var hookScript = dropComments(hookSource)
+// It goes into every pane's environment, so its comments stay out. They
+// are dropped when it is first used, not as the package starts, which every
+// call of every command would pay.
+var hookScript = sync.OnceValue(func() string { return dropComments(hookSource) })
 
 //go:embed scripts/hook.bash
 var hookSource string

@@ -79,10 +79,10 @@ func TestHookable(t *testing.T) {
 // The hook goes into every pane's environment without its comments, and
 // binds the key run presses.
 func TestHookScript(t *testing.T) {
-	if strings.Contains(hookScript, "\n#") || strings.HasPrefix(hookScript, "#") {
-		t.Errorf("the hook keeps a comment:\n%s", hookScript)
+	if strings.Contains(hookScript(), "\n#") || strings.HasPrefix(hookScript(), "#") {
+		t.Errorf("the hook keeps a comment:\n%s", hookScript())
 	}
-	if !strings.Contains(hookScript, `bind -m emacs -x '"\C-x\C-]": __db_claim'`) || claimKeys != "C-x C-]" {
+	if !strings.Contains(hookScript(), `bind -m emacs -x '"\C-x\C-]": __db_claim'`) || claimKeys != "C-x C-]" {
 		t.Errorf("the hook binds another key than claimKeys %q", claimKeys)
 	}
 }

@@ -13,7 +13,7 @@ func TestNewArgsTranscript(t *testing.T) {
 		"set-option", "-g", "remain-on-exit", "on", ";",
 		"set-option", "-g", "status", "off", ";",
 		"new-session", "-d", "-P", "-F", "#{pane_id}", "-s", "a", "-x", "200", "-y", "50",
-		"-e", "PROMPT_COMMAND=" + hookScript, "--", "bash", ";",
+		"-e", "PROMPT_COMMAND=" + hookScript(), "--", "bash", ";",
 		"pipe-pane", "-o", "-t", "=a:", "exec bash -c " + ShellQuote(transcriptScript) + " dockerbridge-transcript /x/a.log 8388608",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
