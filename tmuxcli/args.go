@@ -342,7 +342,7 @@ func endMarker(id string) string   { return "DBE-" + id + " " }
 //     shell (exit, set -e) ends the wait instead of running into the timeout;
 //   - the script is loaded into a buffer of its own;
 //   - if-shell -F pastes it and presses Enter only when the pane is alive and
-//     its foreground process is a shell; otherwise it prints busyMarker and
+//     its foreground process is a shell at its prompt (promptArgs); otherwise it prints busyMarker and
 //     signals the channel itself, so nothing is typed into a busy program;
 //   - wait-for blocks on the command's own channel: completion is a signal,
 //     never a poll of the screen;
@@ -351,17 +351,20 @@ func endMarker(id string) string   { return "DBE-" + id + " " }
 // Only ids and targets go into the if-shell command strings; the user's text
 // travels through the buffer, never through tmux's parser.
 func runArgs(target, id string, scrollback int) []string {
-	cond := "#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}"
+	cond := "#{&&:#{!=:#{pane_dead},1},#{&&:#{==:#{@db_prompt},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}}"
 	paste := fmt.Sprintf("paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter", id, target, target)
-	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; wait-for -S %s",
+	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{@db_prompt} #{pane_current_command}' ; delete-buffer -b %s ; wait-for -S %s",
 		target, busyMarker, id, id)
 	a := []string{
 		"set-hook", "-p", "-t", target, "pane-died", "wait-for -S " + id, ";",
 		"load-buffer", "-b", id, "-", ";",
+	}
+	a = append(a, promptArgs(target)...)
+	a = append(a,
 		"if-shell", "-F", "-t", target, cond, paste, busy, ";",
 		"wait-for", id, ";",
 		"set-hook", "-p", "-u", "-t", target, "pane-died", ";",
-	}
+	)
 	return append(a, ScreenArgs(target, CaptureOptions{Lines: scrollback})...)
 }
 

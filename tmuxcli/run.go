@@ -50,8 +50,10 @@ type RunResult struct {
 // typed, so the screen shows the command and its output as a person would
 // have seen them; at another shell the run script (markerScript) is typed. On a
 // timeout the command keeps running; the result then has status "timeout",
-// exit code -1 and the output so far. A pane that is not at a shell gets
-// nothing typed into it and the error wraps ErrNotShell.
+// exit code -1 and the output so far. A pane that is not at a shell, or
+// whose shell is away from its prompt (in a read builtin, waiting for a
+// program it ran: see notAtPrompt), gets nothing typed into it and the
+// error wraps ErrNotShell.
 func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (RunResult, error) {
 	if err := ValidateTarget(name); err != nil {
 		return RunResult{}, err
@@ -97,9 +99,13 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 	}
 	if line, ok := strings.CutPrefix(out, busyMarker); ok {
 		line, _, _ = strings.Cut(line, "\n")
-		dead, cmd, _ := strings.Cut(strings.TrimSpace(line), " ")
+		dead, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+		prompt, cmd, _ := strings.Cut(rest, " ")
 		if dead == "1" {
 			return res, &kindError{fmt.Sprintf("tmux: session %s: its program has exited; run needs a shell", name), ErrNotShell}
+		}
+		if prompt == "0" && IsShell(cmd) {
+			return res, &kindError{fmt.Sprintf("tmux: session %s is not at a shell prompt: %s is reading the terminal or running a program (send types into it; wait-shell waits for the prompt)", name, cmd), ErrNotShell}
 		}
 		return res, &kindError{fmt.Sprintf("tmux: session %s is running %s, not waiting at a shell prompt (wait-shell waits for it, interrupt stops it)", name, cmd), ErrNotShell}
 	}

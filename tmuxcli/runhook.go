@@ -32,13 +32,43 @@ func dropComments(script string) string {
 
 // The conditions of runHookArgs' three steps, in tmux's formats:
 // hookCond, a live pane whose foreground process is a bash that runs the
-// hook; scriptCond, a live pane at another shell (or at a bash without the
-// hook) where nothing was typed yet; untypedCond, nothing was typed.
+// hook and sits at its prompt; scriptCond, a live pane at another shell (or
+// at a bash without the hook) that sits at its prompt, where nothing was
+// typed yet; untypedCond, nothing was typed.
 const (
-	hookCond    = "#{&&:#{!=:#{pane_dead},1},#{&&:#{==:#{@db_hook},1},#{m/r:^-?bash$,#{pane_current_command}}}}"
-	scriptCond  = "#{&&:#{==:#{@db_typed},},#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}}"
+	hookCond    = "#{&&:#{!=:#{pane_dead},1},#{&&:#{==:#{@db_prompt},1},#{&&:#{==:#{@db_hook},1},#{m/r:^-?bash$,#{pane_current_command}}}}}"
+	scriptCond  = "#{&&:#{==:#{@db_typed},},#{&&:#{==:#{@db_prompt},1},#{&&:#{!=:#{pane_dead},1},#{m/r:" + shellPattern + ",#{pane_current_command}}}}}"
 	untypedCond = "#{==:#{@db_typed},}"
 )
+
+// notAtPrompt is the shell test (run by /bin/sh, after tmux expands its
+// formats) that tells a shell away from its prompt, though tmux names a
+// shell as the pane's foreground command: whatever is typed then goes to
+// what reads the terminal instead of the line editor, such as bash's read
+// builtin, which would take the command as its answer. It looks at the
+// leader of the terminal's foreground process group, in /proc:
+//
+//   - asleep in a plain read of the terminal where the pane's bash has its
+//     line editor (@db_hook): readline waits for a key in select, so this
+//     is a read builtin or a script's read;
+//   - asleep waiting for a child, and not the pane's own shell: a shell
+//     that ran a program without exec (sh -c 'python3 -i'). The pane's own
+//     shell waits so for a moment while its prompt runs, and is let be.
+//
+// Anything it cannot read counts as at the prompt, as before the test: a
+// kernel that hides wchan, or no /proc.
+const notAtPrompt = `h=#{@db_hook} p=#{pane_pid}; { read -r _ _ _ _ _ _ _ g _ </proc/$p/stat; } 2>/dev/null || exit 1; ` +
+	`case $g in ''|*[!0-9]*) exit 1;; esac; w=; { read -r w </proc/$g/wchan; } 2>/dev/null; ` +
+	`case $w in n_tty_read|wait_woken) [ "$h" = 1 ];; do_wait) [ "$g" != "$p" ];; *) exit 1;; esac`
+
+// promptArgs set the pane's @db_prompt to 1, or to 0 where notAtPrompt
+// says the shell is away from its prompt: the conditions read it.
+func promptArgs(target string) []string {
+	return []string{
+		"set-option", "-p", "-t", target, "@db_prompt", "1", ";",
+		"if-shell", "-t", target, notAtPrompt, "set-option -p -t " + target + " @db_prompt 0", ";",
+	}
+}
 
 // hookMark starts the line with what the run left in the pane's options.
 const hookMark = "dockerbridge-run:"
@@ -69,7 +99,7 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 		target, target, id, id2, target, clearKeys, id, target, target, claimKeys)
 	typeScript := fmt.Sprintf("set-option -p -t %s @db_typed script ; delete-buffer -b %s ; paste-buffer -p -d -b %s -t %s ; send-keys -t %s Enter",
 		target, id, id2, target, target)
-	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{pane_current_command}' ; delete-buffer -b %s ; delete-buffer -b %s ; wait-for -S %s",
+	busy := fmt.Sprintf("display-message -p -t %s '%s #{pane_dead} #{@db_prompt} #{pane_current_command}' ; delete-buffer -b %s ; delete-buffer -b %s ; wait-for -S %s",
 		target, busyMarker, id, id2, id)
 	a := []string{
 		"set-hook", "-p", "-t", target, "pane-died", "wait-for -S " + id, ";",
@@ -77,13 +107,16 @@ func runHookArgs(target, id, id2, script string, scrollback int) []string {
 		"set-option", "-p", "-u", "-t", target, "@db_exit", ";",
 		"load-buffer", "-b", id, "-", ";",
 		"set-buffer", "-b", id2, arg(script), ";",
+	}
+	a = append(a, promptArgs(target)...)
+	a = append(a,
 		"if-shell", "-F", "-t", target, hookCond, typeHook, ";",
 		"if-shell", "-F", "-t", target, scriptCond, typeScript, ";",
 		"if-shell", "-F", "-t", target, untypedCond, busy, ";",
 		"wait-for", id, ";",
 		"set-hook", "-p", "-u", "-t", target, "pane-died", ";",
-		"display-message", "-p", "-t", target, hookMark + "#{@db_typed}\t#{@db_rc}\t#{@db_exit}\t#{@db_ps1}", ";",
-	}
+		"display-message", "-p", "-t", target, hookMark+"#{@db_typed}\t#{@db_rc}\t#{@db_exit}\t#{@db_ps1}", ";",
+	)
 	return append(a, ScreenArgs(target, CaptureOptions{Lines: scrollback})...)
 }
 

@@ -380,11 +380,24 @@ func TestRunLongOutputTakesEverything(t *testing.T) {
 
 func TestRunBusyTypesNothing(t *testing.T) {
 	f := &fakeRunner{reply: func(int, call) (string, string, int) {
-		return busyMarker + " 0 vim\n" + state("vim", 0, 0, "~"), "", 0
+		return busyMarker + " 0 1 vim\n" + state("vim", 0, 0, "~"), "", 0
 	}}
 	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
 	if !errors.Is(err, ErrNotShell) || !strings.Contains(err.Error(), "is running vim") {
 		t.Errorf("err = %v, want ErrNotShell naming vim", err)
+	}
+}
+
+// A bash that tmux shows as the pane's foreground, but away from its prompt
+// (in a read builtin): nothing typed, one line that says so.
+func TestRunAwayFromPrompt(t *testing.T) {
+	f := &fakeRunner{reply: func(int, call) (string, string, int) {
+		return busyMarker + " 0 0 bash\n" + state("bash", 0, 0, "name? "), "", 0
+	}}
+	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
+	want := "tmux: session s is not at a shell prompt: bash is reading the terminal or running a program (send types into it; wait-shell waits for the prompt)"
+	if !errors.Is(err, ErrNotShell) || err.Error() != want {
+		t.Errorf("err = %v, want ErrNotShell: %s", err, want)
 	}
 }
 

@@ -40,6 +40,8 @@
 //	              non-blank line)
 //	command-NAME  its foreground command (default: the first word of its
 //	              command, else bash); run's if-shell tests it
+//	away-NAME     (exists) its shell is away from its prompt (in a read
+//	              builtin, say): run's shell test finds it so
 //	run.out       what a run command prints (default nothing)
 //	run.rc        its exit code (default 0)
 //	run.hang      (exists) the command never ends: no signal

@@ -521,7 +521,7 @@ func (p *proc) exec(c []string) error {
 		delete(p.st.Buffers, last(f, "b"))
 		return nil
 	case "if-shell":
-		_, rest, s, err := p.targeted(args, "t")
+		f, rest, s, err := p.targeted(args, "t")
 		if err != nil {
 			return err
 		}
@@ -534,13 +534,21 @@ func (p *proc) exec(c []string) error {
 		if rest[0] == "#{pane_dead}" {
 			ok = s.Dead
 		}
+		_, format := f["F"]
 		switch {
+		case !format:
+			// run's shell test that the pane's shell is away from its
+			// prompt: away-NAME says so.
+			_, err := os.Stat(p.path("away-" + s.Name))
+			ok = err == nil
 		case strings.Contains(rest[0], "@db_hook"):
 			// The fake's shells run no PROMPT_COMMAND: run types its
 			// script.
 			ok = false
 		case strings.HasPrefix(rest[0], "#{&&:#{==:#{@db_typed},},"):
-			ok = ok && p.st.Options["@db_typed"] == ""
+			ok = ok && p.st.Options["@db_typed"] == "" && p.st.Options["@db_prompt"] == "1"
+		case strings.Contains(rest[0], "@db_prompt"):
+			ok = ok && p.st.Options["@db_prompt"] == "1"
 		case rest[0] == "#{==:#{@db_typed},}":
 			ok = p.st.Options["@db_typed"] == ""
 		}
