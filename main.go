@@ -579,10 +579,10 @@ func (a *app) finish(ctx context.Context, err error) int {
 		// Docker's state, not the command's failure: 125, as exec gives.
 		return 125
 	}
-	if errors.Is(err, tmuxcli.ErrNotShell) {
-		// tmux run typed nothing: the pane was not at a shell prompt. A
-		// caller can wait and try again, so it is told apart from a
-		// failure (sysexits' EX_TEMPFAIL).
+	if errors.Is(err, tmuxcli.ErrBusy) {
+		// tmux run typed nothing: the pane was busy, away from its shell
+		// prompt. A caller can wait and try again, so it is told apart
+		// from a failure (sysexits' EX_TEMPFAIL).
 		return 75
 	}
 	return 1

@@ -572,3 +572,41 @@ func BenchmarkLocalWaitIdle(b *testing.B) {
 	b.ReportMetric(float64(delays[len(delays)/2].Milliseconds()), "idle-detect-ms")
 	b.ReportMetric(looks/float64(len(delays)), "looks/s")
 }
+
+// A bash inside read -p looks like a shell to tmux, but what is typed would
+// be the read's answer: run types nothing and says so, and the read still
+// gets its own answer, after which run works again.
+func TestRealRunAtRead(t *testing.T) {
+	s := realServer(t)
+	newShell(t, s, "sh")
+	ctx := context.Background()
+	if err := s.Send(ctx, "sh", `read -p 'name? ' n`, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		st, err := s.State(ctx, "sh", StateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == StateWaiting && strings.HasSuffix(strings.TrimSpace(st.Tail), "name?") {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("read -p never waited: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res, err := s.Run(ctx, "sh", "echo typed", RunOptions{Timeout: 20 * time.Second})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "not at a shell prompt") {
+		t.Fatalf("run at read -p = %+v, %v; want ErrBusy", res, err)
+	}
+	if err := s.Send(ctx, "sh", "bob", SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.WaitShell(ctx, "sh", WaitOptions{Timeout: 10 * time.Second, Interval: 50 * time.Millisecond}); err != nil || !r.OK {
+		t.Fatalf("wait-shell after the answer: %+v, %v", r, err)
+	}
+	if r, err := s.Run(ctx, "sh", `echo "n=$n"`, RunOptions{Timeout: 10 * time.Second}); err != nil || r.Output != "n=bob\n" {
+		t.Errorf("run after the answer = %+v, %v; want n=bob", r, err)
+	}
+}

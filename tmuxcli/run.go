@@ -53,7 +53,7 @@ type RunResult struct {
 // exit code -1 and the output so far. A pane that is not at a shell, or
 // whose shell is away from its prompt (in a read builtin, waiting for a
 // program it ran: see notAtPrompt), gets nothing typed into it and the
-// error wraps ErrNotShell.
+// error wraps ErrNotShell; ErrBusy too where the pane is alive.
 func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (RunResult, error) {
 	if err := ValidateTarget(name); err != nil {
 		return RunResult{}, err
@@ -105,9 +105,9 @@ func (s *Server) Run(ctx context.Context, name, command string, o RunOptions) (R
 			return res, &kindError{fmt.Sprintf("tmux: session %s: its program has exited; run needs a shell", name), ErrNotShell}
 		}
 		if prompt == "0" && IsShell(cmd) {
-			return res, &kindError{fmt.Sprintf("tmux: session %s is not at a shell prompt: %s is reading the terminal or running a program (send types into it; wait-shell waits for the prompt)", name, cmd), ErrNotShell}
+			return res, &kindError{fmt.Sprintf("tmux: session %s is not at a shell prompt: %s is reading the terminal or running a program (send types into it; wait-shell waits for the prompt)", name, cmd), ErrBusy}
 		}
-		return res, &kindError{fmt.Sprintf("tmux: session %s is running %s, not waiting at a shell prompt (wait-shell waits for it, interrupt stops it)", name, cmd), ErrNotShell}
+		return res, &kindError{fmt.Sprintf("tmux: session %s is running %s, not waiting at a shell prompt (wait-shell waits for it, interrupt stops it)", name, cmd), ErrBusy}
 	}
 	hook, rest, ok := parseHookLine(out, id)
 	if ok {

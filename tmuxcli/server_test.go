@@ -383,7 +383,7 @@ func TestRunBusyTypesNothing(t *testing.T) {
 		return busyMarker + " 0 1 vim\n" + state("vim", 0, 0, "~"), "", 0
 	}}
 	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
-	if !errors.Is(err, ErrNotShell) || !strings.Contains(err.Error(), "is running vim") {
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "is running vim") {
 		t.Errorf("err = %v, want ErrNotShell naming vim", err)
 	}
 }
@@ -396,8 +396,8 @@ func TestRunAwayFromPrompt(t *testing.T) {
 	}}
 	_, err := newFake(t, f).Run(context.Background(), "s", "ls", RunOptions{Timeout: time.Second})
 	want := "tmux: session s is not at a shell prompt: bash is reading the terminal or running a program (send types into it; wait-shell waits for the prompt)"
-	if !errors.Is(err, ErrNotShell) || err.Error() != want {
-		t.Errorf("err = %v, want ErrNotShell: %s", err, want)
+	if !errors.Is(err, ErrBusy) || err.Error() != want {
+		t.Errorf("err = %v, want ErrBusy: %s", err, want)
 	}
 }
 

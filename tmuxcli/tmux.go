@@ -53,6 +53,10 @@ var (
 	// ErrNotShell: run found the pane busy, dead, or running something
 	// other than a shell.
 	ErrNotShell = errors.New("not at a shell")
+	// ErrBusy: run found a live pane away from its shell prompt (a program
+	// runs or reads the terminal); it wraps ErrNotShell. Unlike a dead
+	// pane, it may pass.
+	ErrBusy = fmt.Errorf("%w: busy", ErrNotShell)
 )
 
 // Error is a tmux call that exited non-zero. It unwraps to ErrNoSession or
