@@ -112,6 +112,29 @@ func (b *Bridge) CopyIn(ctx context.Context, src, dst string) (CopyResult, error
 		return res, err
 	}
 	defer busy.Leave()
+	var tarErr error
+	res.Entries, res.Bytes, tarErr, err = b.tarStream(ctx, dockercli.CpInArgs(b.Name(), dir), true,
+		func(_ *io.PipeReader, pw *io.PipeWriter) (int, int64, error) {
+			n, size, err := writeTar(pw, src, root, uid, gid)
+			pw.CloseWithError(err)
+			return n, size, err
+		})
+	if tarErr != nil && !errors.Is(tarErr, io.ErrClosedPipe) {
+		// The stream broke on this side: docker saw a cut archive.
+		return res, fmt.Errorf("cp %s: %w", src, tarErr)
+	}
+	if err != nil {
+		return res, fmt.Errorf("cp %s: %w", src, err)
+	}
+	res.Success = true
+	return res, nil
+}
+
+// tarStream runs the docker cp of args on one end of a pipe while tarSide
+// works the other end: for a copy in, docker reads what tarSide writes; for
+// a copy out, tarSide reads what docker writes. It gives tarSide's entries,
+// bytes and error, and docker's error (its exit status included).
+func (b *Bridge) tarStream(ctx context.Context, args []string, in bool, tarSide func(*io.PipeReader, *io.PipeWriter) (int, int64, error)) (int, int64, error, error) {
 	pr, pw := io.Pipe()
 	type done struct {
 		n    int
@@ -120,28 +143,25 @@ func (b *Bridge) CopyIn(ctx context.Context, src, dst string) (CopyResult, error
 	}
 	ch := make(chan done, 1)
 	go func() {
-		n, size, err := writeTar(pw, src, root, uid, gid)
-		pw.CloseWithError(err)
+		n, size, err := tarSide(pr, pw)
 		ch <- done{n, size, err}
 	}()
 	stderr := dockercli.NewCapBuffer(stderrKeep)
-	args := dockercli.CpInArgs(b.Name(), dir)
-	code, err := b.docker.Stream(ctx, args, dockercli.Cmd{Stdin: pr, Stderr: stderr})
-	pr.CloseWithError(io.ErrClosedPipe)
+	cmd := dockercli.Cmd{Stdout: pw, Stderr: stderr}
+	if in {
+		cmd = dockercli.Cmd{Stdin: pr, Stderr: stderr}
+	}
+	code, err := b.docker.Stream(ctx, args, cmd)
+	if in {
+		pr.CloseWithError(io.ErrClosedPipe)
+	} else {
+		pw.Close()
+	}
 	got := <-ch
-	res.Entries, res.Bytes = got.n, got.size
-	if got.err != nil && !errors.Is(got.err, io.ErrClosedPipe) {
-		// The stream broke on this side: docker saw a cut archive.
-		return res, fmt.Errorf("cp %s: %w", src, got.err)
+	if err == nil && code != 0 {
+		err = b.docker.Error(args, code, stderr.String())
 	}
-	if err != nil {
-		return res, fmt.Errorf("cp %s: %w", src, err)
-	}
-	if code != 0 {
-		return res, fmt.Errorf("cp %s: %w", src, b.docker.Error(args, code, stderr.String()))
-	}
-	res.Success = true
-	return res, nil
+	return got.n, got.size, got.err, err
 }
 
 // writeTar writes src as a tar stream whose top entry is root, every entry
@@ -241,33 +261,19 @@ func (b *Bridge) CopyOut(ctx context.Context, src, dst string) (CopyResult, erro
 		return res, err
 	}
 	defer busy.Leave()
-	pr, pw := io.Pipe()
-	type done struct {
-		n    int
-		size int64
-		err  error
-	}
-	ch := make(chan done, 1)
-	go func() {
-		n, size, err := readTar(pr, rootDir, name, rename)
-		// Drain what is left, so docker never blocks on a full pipe.
-		_, _ = io.Copy(io.Discard, pr)
-		ch <- done{n, size, err}
-	}()
-	stderr := dockercli.NewCapBuffer(stderrKeep)
-	args := dockercli.CpOutArgs(b.Name(), real)
-	code, err := b.docker.Stream(ctx, args, dockercli.Cmd{Stdout: pw, Stderr: stderr})
-	pw.Close()
-	got := <-ch
-	res.Entries, res.Bytes = got.n, got.size
+	var tarErr error
+	res.Entries, res.Bytes, tarErr, err = b.tarStream(ctx, dockercli.CpOutArgs(b.Name(), real), false,
+		func(pr *io.PipeReader, _ *io.PipeWriter) (int, int64, error) {
+			n, size, err := readTar(pr, rootDir, name, rename)
+			// Drain what is left, so docker never blocks on a full pipe.
+			_, _ = io.Copy(io.Discard, pr)
+			return n, size, err
+		})
 	if err != nil {
 		return res, fmt.Errorf("cp %s: %w", src, err)
 	}
-	if code != 0 {
-		return res, fmt.Errorf("cp %s: %w", src, b.docker.Error(args, code, stderr.String()))
-	}
-	if got.err != nil {
-		return res, fmt.Errorf("cp %s: %w", src, got.err)
+	if tarErr != nil {
+		return res, fmt.Errorf("cp %s: %w", src, tarErr)
 	}
 	res.Success = true
 	return res, nil
