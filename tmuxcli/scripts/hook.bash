@@ -28,6 +28,10 @@ if [ -n "${TMUX_PANE-}" ]; then
     __db_trap=1
     # shellcheck disable=SC2016 # expanded when the trap runs
     [ -n "$(trap -p EXIT)" ] || trap '__db_rc=$?; history -a 2>/dev/null; [ -z "${__db_ch-}" ] || (tmux set-option -p -t "$TMUX_PANE" @db_rc "$__db_ch $__db_rc" \; set-option -p -t "$TMUX_PANE" @db_exit 1 \; wait-for -S "$__db_ch" >/dev/null 2>&1 &)' EXIT
+    # A killed session hangs the shell up twice (tmux's SIGHUP, then the
+    # terminal's): a second one while bash saves its history ends it with
+    # the history unwritten. The first is taken here, the rest ignored.
+    [ -n "$(trap -p HUP)" ] || trap 'trap "" HUP; exit 129' HUP
   fi
   if [ -z "${__db_bound-}" ]; then
     # The hook as the session got it, for the claim to put back in front of
